@@ -1,0 +1,110 @@
+"""perfectws: the API of Swift's Perfect WebSocket server, in Python, on Tornado.
+
+Everything a port of a Perfect WebSocket service needs is importable from here;
+the modules hold the same names (each module's ``__all__``).
+"""
+
+from __future__ import annotations
+
+# .exceptions
+from .exceptions import ConcurrencyError, PerfectWSError, RouteError
+
+# .frames
+from .frames import CloseCode, OpcodeType
+
+# .handler
+from .handler import (
+    HandlerProducer,
+    OriginCheck,
+    WebSocketHandler,
+    WebSocketSessionHandler,
+)
+
+# .method
+from .method import (
+    CONNECT,
+    DELETE,
+    GET,
+    HEAD,
+    OPTIONS,
+    PATCH,
+    POST,
+    PUT,
+    TRACE,
+    HTTPMethod,
+)
+
+# .request
+from .request import HTTPRequest, WebRequest
+
+# .response
+from .response import HTTPResponse, WebResponse
+
+# .routing
+from .routing import (
+    ROUTE_TRAILING_WILDCARD_KEY,
+    RequestHandler,
+    Route,
+    RouteMatch,
+    Routes,
+    Routing,
+)
+
+# .server
+from .server import HTTPServer
+
+# .static
+from .static import StaticFileHandler
+
+# .websocket
+from .websocket import BytesReadCallback, SendCallback, StringReadCallback, WebSocket
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # .exceptions
+    "ConcurrencyError",
+    "PerfectWSError",
+    "RouteError",
+    # .frames
+    "CloseCode",
+    "OpcodeType",
+    # .handler
+    "HandlerProducer",
+    "OriginCheck",
+    "WebSocketHandler",
+    "WebSocketSessionHandler",
+    # .method
+    "CONNECT",
+    "DELETE",
+    "GET",
+    "HEAD",
+    "OPTIONS",
+    "PATCH",
+    "POST",
+    "PUT",
+    "TRACE",
+    "HTTPMethod",
+    # .request
+    "HTTPRequest",
+    "WebRequest",
+    # .response
+    "HTTPResponse",
+    "WebResponse",
+    # .routing
+    "ROUTE_TRAILING_WILDCARD_KEY",
+    "RequestHandler",
+    "Route",
+    "RouteMatch",
+    "Routes",
+    "Routing",
+    # .server
+    "HTTPServer",
+    # .static
+    "StaticFileHandler",
+    # .websocket
+    "BytesReadCallback",
+    "SendCallback",
+    "StringReadCallback",
+    "WebSocket",
+]

@@ -1,0 +1,35 @@
+"""Errors perfectws raises into the caller's code.
+
+Only *caller mistakes* raise: a bad route, a second read while one is pending.
+Conditions caused by the peer or the network never raise into user code; a read
+callback gets ``(None, OpcodeType.INVALID, True)`` instead, as in Perfect.
+
+The tree::
+
+    PerfectWSError
+    ├── RouteError        (also a ValueError)
+    └── ConcurrencyError  (also a RuntimeError)
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConcurrencyError", "PerfectWSError", "RouteError"]
+
+
+class PerfectWSError(Exception):
+    """Root of every error perfectws raises."""
+
+
+class RouteError(PerfectWSError, ValueError):
+    """A route pattern is malformed or already registered.
+
+    Raised when the route is added, never when a request arrives.
+    """
+
+
+class ConcurrencyError(PerfectWSError, RuntimeError):
+    """A WebSocket was asked to read while a read was already pending.
+
+    Perfect reads one frame per call; overlapping reads would make the order of
+    delivery undefined, so perfectws refuses the second one at once.
+    """

@@ -1,0 +1,278 @@
+"""The upgrade: Perfect's ``WebSocketHandler`` and ``WebSocketSessionHandler``.
+
+``WebSocketHandler.handle_request`` checks the handshake exactly as Perfect
+does, asks the producer for a session handler, writes ``101 Switching
+Protocols`` and hands the socket from Tornado's IOStream to a
+:class:`~perfectws.websocket.WebSocket` on the same event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import logging
+import socket
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+from .method import HTTPMethod
+from .websocket import WebSocket, _trampoline
+
+if TYPE_CHECKING:
+    from tornado.http1connection import HTTP1Connection
+    from tornado.iostream import IOStream
+
+    from .request import HTTPRequest
+    from .response import HTTPResponse
+
+__all__ = [
+    "HandlerProducer",
+    "OriginCheck",
+    "WebSocketHandler",
+    "WebSocketSessionHandler",
+]
+
+logger = logging.getLogger(__name__)
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+@runtime_checkable
+class WebSocketSessionHandler(Protocol):
+    """What a handler producer returns: it drives one session.
+
+    Swift: ``protocol WebSocketSessionHandler { var socketProtocol: String?
+    { get }; func handleSession(request: HTTPRequest, socket: WebSocket) }``
+
+    A plain class attribute (``socket_protocol = "echo"``) satisfies the
+    property. ``handle_session`` is called once, after the 101 response has
+    been handed to the socket; from then on the handler drives the session.
+    """
+
+    @property
+    def socket_protocol(self) -> str | None:
+        """The subprotocol to answer with. Swift: ``var socketProtocol: String?``"""
+        ...
+
+    def handle_session(self, request: HTTPRequest, socket: WebSocket) -> None:
+        """Drive the session. Swift: ``func handleSession(request:socket:)``"""
+        ...
+
+
+#: Swift: ``typealias HandlerProducer = (HTTPRequest, [String]) ->
+#: WebSocketSessionHandler?``
+HandlerProducer = Callable[["HTTPRequest", list[str]], WebSocketSessionHandler | None]
+
+#: ``check_origin(origin, request) -> bool``
+OriginCheck = Callable[[str, "HTTPRequest"], bool]
+
+
+class WebSocketHandler:
+    """Upgrades a request to a WebSocket session.
+
+    Swift: ``WebSocketHandler(handlerProducer: HandlerProducer)`` and its
+    ``handleRequest(request:response:)``.
+
+    ``handle_request`` answers as Perfect does:
+
+    * no ``Upgrade: websocket``, ``Connection: upgrade``, ``Sec-WebSocket-Key``
+      or ``Sec-WebSocket-Version``: **400**;
+    * a version other than 13: **400** with ``Sec-WebSocket-Version: 13`` and
+      Perfect's body;
+    * the producer returns ``None``: **400** ``WebSocket protocols not
+      supported.``;
+    * otherwise **101**, echoing the handler's ``socket_protocol``, then
+      ``handle_session(request, socket)``.
+
+    Differs from Perfect (each to follow RFC 6455 or to protect users):
+
+    * the 400 answers carry a body that says what is missing (Perfect's is
+      empty), and a ``Sec-WebSocket-Key`` that is not 16 bytes of base64 is
+      refused too;
+    * a method other than GET gets **405** (Perfect does not check);
+    * ``socket_protocol`` is sent only if the client offered it (Perfect sends
+      it even when not offered, which RFC 6455 forbids);
+    * the ``Origin`` header is checked (**403**): browsers may connect from the
+      server's own origin or one in ``allowed_origins``; clients that send no
+      ``Origin`` (non-browsers) are allowed. ``check_origin`` replaces the
+      policy; ``allowed_origins=["*"]`` allows every origin;
+    * ``max_message_size`` (default 16 MiB) closes a session with 1009 when a
+      message grows past it; Perfect has no limit.
+    """
+
+    def __init__(
+        self,
+        handler_producer: HandlerProducer,
+        *,
+        max_message_size: int = 16 * 1024 * 1024,
+        allowed_origins: Iterable[str] = (),
+        check_origin: OriginCheck | None = None,
+    ) -> None:
+        self.handler_producer = handler_producer
+        self.max_message_size = max_message_size
+        self.allowed_origins = frozenset(o.rstrip("/").lower() for o in allowed_origins)
+        self.check_origin = check_origin or self._same_origin_or_allowed
+
+    def handle_request(self, request: HTTPRequest, response: HTTPResponse) -> None:
+        """Check the handshake and upgrade, or answer with an HTTP error.
+
+        Swift: ``func handleRequest(request: HTTPRequest, response: HTTPResponse)``
+        """
+        headers = request.headers
+        if request.method is not HTTPMethod.GET:
+            response.set_header("Allow", "GET")
+            _refuse(
+                response,
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                "a WebSocket upgrade must be a GET request",
+            )
+            return
+        upgrade = headers.get("Upgrade", "")
+        connection_tokens = headers.get("Connection", "").lower()
+        key = headers.get("Sec-WebSocket-Key")
+        version = headers.get("Sec-WebSocket-Version")
+        if (
+            upgrade.lower() != "websocket"
+            or "upgrade" not in [t.strip() for t in connection_tokens.split(",")]
+            or key is None
+            or version is None
+        ):
+            _refuse(
+                response,
+                HTTPStatus.BAD_REQUEST,
+                "this is a WebSocket endpoint: a request needs the headers "
+                "Upgrade: websocket, Connection: Upgrade, Sec-WebSocket-Key and "
+                "Sec-WebSocket-Version",
+            )
+            return
+        if version.strip() != "13":
+            response.set_header("Sec-WebSocket-Version", "13")
+            _refuse(
+                response,
+                HTTPStatus.BAD_REQUEST,
+                f"WebSocket protocol version {version} not supported. "
+                "Supported protocol versions are: [13]",
+            )
+            return
+        if not _valid_key(key):
+            _refuse(
+                response,
+                HTTPStatus.BAD_REQUEST,
+                "Sec-WebSocket-Key must be 16 bytes in base64",
+            )
+            return
+        origin = headers.get("Origin")
+        if origin is not None and not self.check_origin(origin, request):
+            logger.debug("refused WebSocket from origin %r on %s", origin, request.path)
+            _refuse(
+                response,
+                HTTPStatus.FORBIDDEN,
+                f"origin {origin} is not allowed: add it to "
+                "WebSocketHandler(allowed_origins=...)",
+            )
+            return
+        protocols = [
+            p.strip()
+            for p in headers.get("Sec-WebSocket-Protocol", "").split(",")
+            if p.strip()
+        ]
+        handler = self.handler_producer(request, protocols)
+        if handler is None:
+            _refuse(
+                response, HTTPStatus.BAD_REQUEST, "WebSocket protocols not supported."
+            )
+            return
+        accept = base64.b64encode(hashlib.sha1(key.strip().encode() + _GUID).digest())
+        lines = [
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n"
+        ]
+        chosen = handler.socket_protocol
+        if chosen is not None and chosen in protocols:
+            lines.append(b"Sec-WebSocket-Protocol: " + chosen.encode() + b"\r\n")
+        lines.append(b"\r\n")
+        _upgrade(request, response, handler, b"".join(lines), self.max_message_size)
+
+    def _same_origin_or_allowed(self, origin: str, request: HTTPRequest) -> bool:
+        normalized = origin.rstrip("/").lower()
+        if "*" in self.allowed_origins or normalized in self.allowed_origins:
+            return True
+        host = request.headers.get("Host", "").lower()
+        return bool(host) and urlsplit(normalized).netloc == host
+
+
+def _valid_key(key: str) -> bool:
+    try:
+        return len(base64.b64decode(key.strip(), validate=True)) == 16
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _refuse(response: HTTPResponse, status: int, text: str) -> None:
+    logger.debug(
+        "refused WebSocket upgrade of %s: %d %s", response.request.path, status, text
+    )
+    response.set_header("Content-Type", "text/plain; charset=utf-8")
+    response.set_body(text)
+    response.completed(status)
+
+
+def _upgrade(
+    request: HTTPRequest,
+    response: HTTPResponse,
+    handler: WebSocketSessionHandler,
+    head: bytes,
+    max_message_size: int,
+) -> None:
+    """Write the 101, move the socket to a WebSocket protocol, start the session."""
+    connection: HTTP1Connection | None = request._connection
+    if connection is None:
+        raise RuntimeError("handle_request needs a request from perfectws.HTTPServer")
+    response._detach()
+    stream = connection.detach()
+    sock, early = _take_socket(stream)
+    if sock is None:
+        return  # the client is already gone
+
+    def on_open(ws: WebSocket) -> None:
+        assert ws._transport is not None
+        ws._transport.write(head)
+        if early:
+            ws._feed(early)
+        _trampoline.run(ws, handler.handle_session, request, ws)
+
+    ws = WebSocket(request, max_message_size=max_message_size, on_open=on_open)
+    loop = ws._loop
+    task = loop.create_task(loop.connect_accepted_socket(lambda: ws, sock))
+    task.add_done_callback(_log_transport_failure)
+
+
+def _log_transport_failure(task: asyncio.Task[object]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.debug("could not start a WebSocket transport", exc_info=task.exception())
+
+
+def _take_socket(stream: IOStream) -> tuple[socket.socket | None, bytes]:
+    """Take the socket away from Tornado, with any bytes read past the request.
+
+    Tornado offers ``detach()`` but no way to take the raw socket back, so this
+    reads two of IOStream's private fields (``_read_buffer``, ``_state``);
+    setup.cfg pins Tornado below 7 and tests/test_handshake.py sends a frame in
+    the same packet as the handshake to prove the hand-over keeps it.
+    """
+    sock: socket.socket | None = stream.socket
+    if sock is None or stream.closed():
+        return None, b""
+    size: int = stream._read_buffer_size
+    early = bytes(stream._read_buffer[:size]) if size else b""
+    if stream._state is not None:
+        stream.io_loop.remove_handler(sock)
+        stream._state = None
+    # The stream must not close the socket now that the WebSocket owns it.
+    stream.socket = None  # type: ignore[assignment]
+    stream._closed = True
+    return sock, early

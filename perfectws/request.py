@@ -1,0 +1,116 @@
+"""The request a handler receives: Perfect's ``HTTPRequest`` over Tornado's parser."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from tornado.httputil import HTTPHeaders
+
+from .method import HTTPMethod
+
+if TYPE_CHECKING:
+    from tornado.http1connection import HTTP1Connection
+
+    from .server import HTTPServer
+
+__all__ = ["HTTPRequest", "WebRequest"]
+
+
+class HTTPRequest:
+    """One HTTP request, as a route handler sees it.
+
+    Swift: ``protocol HTTPRequest`` (``WebRequest`` in Perfect 1.x).
+
+    Tornado has already parsed the request line and headers; this is a thin,
+    Perfect-shaped view of them. ``url_variables`` is filled by the router with
+    the values of ``{name}`` components and the trailing ``**`` wildcard.
+    """
+
+    __slots__ = (
+        "_connection",
+        "_query_params",
+        "_server",
+        "body",
+        "document_root",
+        "headers",
+        "method",
+        "path",
+        "query_string",
+        "remote_address",
+        "server_address",
+        "uri",
+        "url_variables",
+        "version",
+    )
+
+    def __init__(
+        self,
+        method: HTTPMethod,
+        uri: str,
+        headers: HTTPHeaders | None = None,
+        *,
+        version: str = "HTTP/1.1",
+        body: bytes = b"",
+        remote_address: tuple[str, int] | None = None,
+        server_address: tuple[str, int] | None = None,
+        connection: HTTP1Connection | None = None,
+        document_root: str = "./webroot",
+        server: HTTPServer | None = None,
+    ) -> None:
+        self.method = method
+        #: The request target exactly as sent (path and query, still encoded).
+        self.uri = uri
+        parts = urlsplit(uri)
+        #: The path, percent-decoded. Swift: ``var path: String``.
+        self.path = unquote(parts.path) or "/"
+        self.query_string = parts.query
+        self.headers = headers if headers is not None else HTTPHeaders()
+        self.version = version
+        #: Swift: ``var postBodyBytes: [UInt8]?``
+        self.body = body
+        #: Swift: ``var remoteAddress: (host: String, port: UInt16)``
+        self.remote_address = remote_address
+        #: Swift: ``var serverAddress: (host: String, port: UInt16)``
+        self.server_address = server_address
+        #: Swift: ``var urlVariables: [String: String]``
+        self.url_variables: dict[str, str] = {}
+        #: The server's document root. Swift: ``var documentRoot: String``
+        self.document_root = document_root
+        self._query_params: list[tuple[str, str]] | None = None
+        self._connection = connection
+        self._server = server
+
+    def header(self, name: str) -> str | None:
+        """The value of header ``name`` (any case), or ``None``.
+
+        Swift: ``func header(_ named: HTTPRequestHeader.Name) -> String?``
+        """
+        return self.headers.get(name)
+
+    @property
+    def query_params(self) -> list[tuple[str, str]]:
+        """The query string's name/value pairs, in order.
+
+        Swift: ``var queryParams: [(String, String)]``
+        """
+        if self._query_params is None:
+            self._query_params = parse_qsl(self.query_string, keep_blank_values=True)
+        return self._query_params
+
+    def param(self, name: str) -> str | None:
+        """The first query parameter called ``name``, or ``None``.
+
+        Swift: ``func param(name: String) -> String?``
+        """
+        for key, value in self.query_params:
+            if key == name:
+                return value
+        return None
+
+    def __repr__(self) -> str:
+        return f"<HTTPRequest {self.method.value} {self.uri}>"
+
+
+#: Perfect 1.x spelling, kept so a line-by-line port of old code imports.
+WebRequest = HTTPRequest

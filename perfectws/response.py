@@ -1,0 +1,161 @@
+"""The response a handler fills in: Perfect's ``HTTPResponse`` over Tornado's writer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+
+from tornado.httputil import HTTPHeaders, ResponseStartLine
+
+if TYPE_CHECKING:
+    from tornado.http1connection import HTTP1Connection
+
+    from .request import HTTPRequest
+
+__all__ = ["HTTPResponse", "WebResponse"]
+
+logger = logging.getLogger(__name__)
+
+
+class HTTPResponse:
+    """The response to one request.
+
+    Swift: ``protocol HTTPResponse`` (``WebResponse`` in Perfect 1.x).
+
+    Set ``status``, add headers and body, then call :meth:`completed` once.
+    :meth:`push` sends what is there so far (headers first) for streaming.
+
+    Differs from Perfect: ``status`` takes an ``int`` or an ``http.HTTPStatus``
+    (Swift's ``HTTPResponseStatus`` cases map to the same numbers).
+    """
+
+    __slots__ = (
+        "_connection",
+        "_finished",
+        "_headers_sent",
+        "_request",
+        "body",
+        "headers",
+        "status",
+    )
+
+    def __init__(
+        self, request: HTTPRequest, connection: HTTP1Connection | None = None
+    ) -> None:
+        self._request = request
+        self._connection = connection
+        #: Swift: ``var status: HTTPResponseStatus``
+        self.status: int = HTTPStatus.OK
+        self.headers = HTTPHeaders()
+        #: Swift: ``var bodyBytes: [UInt8]``
+        self.body = bytearray()
+        self._headers_sent = False
+        self._finished = False
+
+    @property
+    def request(self) -> HTTPRequest:
+        """The request this responds to. Swift: ``var request: HTTPRequest``"""
+        return self._request
+
+    @property
+    def is_completed(self) -> bool:
+        """Whether :meth:`completed` has run (or the connection was taken over)."""
+        return self._finished
+
+    def set_header(self, name: str, value: str) -> HTTPResponse:
+        """Set header ``name``, replacing any value. Swift: ``setHeader(_:value:)``"""
+        self.headers[name] = value
+        return self
+
+    def add_header(self, name: str, value: str) -> HTTPResponse:
+        """Add a value for header ``name``. Swift: ``addHeader(_:value:)``"""
+        self.headers.add(name, value)
+        return self
+
+    def header(self, name: str) -> str | None:
+        """The value of response header ``name``, or ``None``."""
+        return self.headers.get(name)
+
+    def append_body(self, data: bytes | bytearray | memoryview | str) -> HTTPResponse:
+        """Append to the body. Swift: ``appendBody(string:)`` / ``appendBody(bytes:)``"""
+        self.body += data.encode() if isinstance(data, str) else data
+        return self
+
+    def set_body(self, data: bytes | str) -> HTTPResponse:
+        """Replace the body. Swift: ``setBody(string:)`` / ``setBody(bytes:)``"""
+        self.body = bytearray(data.encode() if isinstance(data, str) else data)
+        return self
+
+    def push(self, callback: Callable[[bool], None] | None = None) -> None:
+        """Send the headers (the first time) and the body so far.
+
+        Swift: ``func push(callback: @escaping (Bool) -> ())``
+
+        ``callback(ok)`` runs once the data has been written (``False`` if the
+        connection is gone). Without a ``Content-Length`` header an HTTP/1.1
+        response is sent chunked.
+        """
+        connection = self._connection
+        if connection is None or self._finished:
+            if callback is not None:
+                callback(False)
+            return
+        chunk = bytes(self.body)
+        self.body.clear()
+        if not self._headers_sent:
+            future = connection.write_headers(self._start_line(), self.headers, chunk)
+            self._headers_sent = True
+        else:
+            future = connection.write(chunk)
+        if callback is not None:
+            future.add_done_callback(lambda f: callback(f.exception() is None))
+
+    def completed(self, status: int | None = None) -> None:
+        """Finish the response: send whatever is left and end the exchange.
+
+        Swift: ``func completed()`` (and ``completed(status:)``)
+
+        A second call does nothing, so an error path cannot send two responses.
+        """
+        if self._finished:
+            return
+        if status is not None:
+            self.status = status
+        connection = self._connection
+        if connection is None:
+            self._finished = True
+            return
+        if not self._headers_sent:
+            if "Content-Length" not in self.headers and not _bodyless(self.status):
+                self.headers["Content-Length"] = str(len(self.body))
+            body = b"" if self._request.method == "HEAD" else bytes(self.body)
+            connection.write_headers(self._start_line(), self.headers, body)
+            self._headers_sent = True
+        elif self.body:
+            connection.write(bytes(self.body))
+        self.body.clear()
+        self._finished = True
+        connection.finish()
+
+    def _start_line(self) -> ResponseStartLine:
+        try:
+            reason = HTTPStatus(self.status).phrase
+        except ValueError:
+            reason = "Unknown"
+        return ResponseStartLine("HTTP/1.1", int(self.status), reason)
+
+    def _detach(self) -> None:
+        """Mark the response done because the connection now speaks another protocol."""
+        self._finished = True
+        self._headers_sent = True
+        self._connection = None
+
+
+def _bodyless(status: int) -> bool:
+    return status < 200 or status in (204, 304)
+
+
+#: Perfect 1.x spelling, kept so a line-by-line port of old code imports.
+WebResponse = HTTPResponse

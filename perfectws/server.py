@@ -1,0 +1,276 @@
+"""The HTTP server: Perfect's ``HTTPServer`` on Tornado's HTTP/1.1 server.
+
+Tornado parses requests and writes responses; perfectws routes each request
+straight to a Perfect-style ``(request, response)`` handler. There is no
+``tornado.web.Application`` in the path: a WebSocket upgrade costs one route
+lookup and one handler call before the connection leaves Tornado.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from collections.abc import Iterable
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.process
+from tornado import httputil
+from tornado.ioloop import IOLoop
+
+from .method import HTTPMethod
+from .request import HTTPRequest
+from .response import HTTPResponse
+from .routing import Routes, Routing
+
+if TYPE_CHECKING:
+    from tornado.http1connection import HTTP1Connection
+
+    from .websocket import WebSocket
+
+__all__ = ["HTTPServer"]
+
+logger = logging.getLogger(__name__)
+
+
+class HTTPServer:
+    """Serves routes and the document root on one port.
+
+    Swift: ``HTTPServer()`` with ``serverPort``, ``serverAddress``,
+    ``documentRoot``, ``addRoutes(_:)``, ``start()`` and ``stop()``.
+
+    ``start()`` blocks, as Perfect's does, until SIGINT or SIGTERM. To embed the
+    server in a running IOLoop (or a test), call :meth:`listen`, which returns
+    the port (``server_port=0`` picks a free one), and later :meth:`stop`.
+
+    When no routes were added, the process-wide ``Routing.Routes`` registry of
+    Perfect 1.x is served, so a port of the seed's ``Routing.Routes[...] = ...``
+    lines works unchanged.
+
+    Differs from Perfect: ``processes=N`` forks N workers sharing the listening
+    socket (Tornado's pre-fork model); Perfect runs one process.
+    """
+
+    def __init__(
+        self,
+        server_port: int = 8181,
+        document_root: str = "./webroot",
+        server_address: str = "0.0.0.0",
+        *,
+        server_name: str = "",
+        processes: int = 1,
+        idle_connection_timeout: float = 60.0,
+        max_header_size: int = 16 * 1024,
+        max_body_size: int = 16 * 1024 * 1024,
+    ) -> None:
+        #: Swift: ``var serverPort: UInt16``
+        self.server_port = server_port
+        #: Swift: ``var documentRoot: String``
+        self.document_root = document_root
+        #: Swift: ``var serverAddress: String``
+        self.server_address = server_address
+        #: Swift: ``var serverName: String``
+        self.server_name = server_name
+        self.processes = processes
+        self.idle_connection_timeout = idle_connection_timeout
+        self.max_header_size = max_header_size
+        self.max_body_size = max_body_size
+        self._routes: Routes | None = None
+        self._tornado_server: tornado.httpserver.HTTPServer | None = None
+        self._websockets: set[WebSocket] = set()
+
+    def add_routes(self, routes: Routes) -> None:
+        """Serve these routes (may be called more than once; routes merge).
+
+        Swift: ``func addRoutes(_ routes: Routes)``
+        """
+        if self._routes is None:
+            self._routes = Routes()
+        self._routes.add(routes)
+
+    @property
+    def routes(self) -> Routes:
+        """The routes served: those added, else the legacy ``Routing.Routes``."""
+        return self._routes if self._routes is not None else Routing.Routes
+
+    @property
+    def websockets(self) -> frozenset[WebSocket]:
+        """The WebSocket sessions open on this server right now."""
+        return frozenset(self._websockets)
+
+    def listen(self) -> int:
+        """Start serving on the current IOLoop without blocking; return the port.
+
+        Binds ``server_address:server_port`` (port 0 picks a free port, which
+        is returned and stored in ``server_port``).
+        """
+        sockets = tornado.netutil.bind_sockets(
+            self.server_port, self._bind_address(), family=socket.AF_INET
+        )
+        self._serve(sockets)
+        return self.server_port
+
+    def start(self) -> None:
+        """Serve until SIGINT or SIGTERM, then stop cleanly. Blocks.
+
+        Swift: ``func start() throws``
+        """
+        sockets = tornado.netutil.bind_sockets(
+            self.server_port,
+            self._bind_address(),
+            family=socket.AF_INET,
+            reuse_port=False,
+        )
+        self.server_port = sockets[0].getsockname()[1]
+        if self.processes != 1:
+            # Fork after binding so every worker accepts on the same socket; the
+            # kernel spreads connections across them.
+            tornado.process.fork_processes(self.processes, max_restarts=0)
+        asyncio.run(self._run_until_signalled(sockets))
+
+    async def _run_until_signalled(self, sockets: list[socket.socket]) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        self._serve(sockets)
+        logger.info(
+            "serving %s on %s:%d",
+            self.document_root,
+            self.server_address,
+            self.server_port,
+        )
+        await stop.wait()
+        await self.stop()
+
+    async def stop(self) -> None:
+        """Stop listening, close every WebSocket with 1001 and every HTTP connection.
+
+        Swift: ``func stop()``
+        """
+        server = self._tornado_server
+        if server is None:
+            return
+        self._tornado_server = None
+        server.stop()
+        for ws in list(self._websockets):
+            ws.close(1001, "server shutting down")
+        await server.close_all_connections()
+        deadline = IOLoop.current().time() + 5.0
+        while self._websockets and IOLoop.current().time() < deadline:
+            await asyncio.sleep(0.01)
+        for ws in list(self._websockets):
+            ws._abort()
+
+    def _bind_address(self) -> str | None:
+        return None if self.server_address in ("", "0.0.0.0") else self.server_address
+
+    def _serve(self, sockets: Iterable[socket.socket]) -> None:
+        sockets = list(sockets)
+        self.server_port = sockets[0].getsockname()[1]
+        server = tornado.httpserver.HTTPServer(
+            _Dispatcher(self),
+            idle_connection_timeout=self.idle_connection_timeout,
+            max_header_size=self.max_header_size,
+            max_body_size=self.max_body_size,
+        )
+        server.add_sockets(sockets)
+        self._tornado_server = server
+
+    def _track(self, ws: WebSocket) -> None:
+        self._websockets.add(ws)
+
+    def _untrack(self, ws: WebSocket) -> None:
+        self._websockets.discard(ws)
+
+
+class _Dispatcher(httputil.HTTPServerConnectionDelegate):
+    """Hands each request Tornado parses to an exchange bound to this server."""
+
+    def __init__(self, server: HTTPServer) -> None:
+        self._server = server
+
+    def start_request(
+        self, server_conn: object, request_conn: httputil.HTTPConnection
+    ) -> httputil.HTTPMessageDelegate:
+        return _Exchange(self._server, request_conn)  # type: ignore[arg-type]
+
+    def on_close(self, server_conn: object) -> None:
+        pass
+
+
+class _Exchange(httputil.HTTPMessageDelegate):
+    """One request/response pair on a connection."""
+
+    __slots__ = ("_body", "_connection", "_headers", "_server", "_start_line")
+
+    def __init__(self, server: HTTPServer, connection: HTTP1Connection) -> None:
+        self._server = server
+        self._connection = connection
+        self._start_line: httputil.RequestStartLine | None = None
+        self._headers: httputil.HTTPHeaders | None = None
+        self._body: list[bytes] = []
+
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> None:
+        assert isinstance(start_line, httputil.RequestStartLine)
+        self._start_line = start_line
+        self._headers = headers
+
+    def data_received(self, chunk: bytes) -> None:
+        self._body.append(chunk)
+
+    def finish(self) -> None:
+        start_line, headers = self._start_line, self._headers
+        assert start_line is not None and headers is not None
+        connection = self._connection
+        server = self._server
+        try:
+            method = HTTPMethod(start_line.method)
+        except ValueError:
+            method = None
+        context: Any = getattr(connection, "context", None)
+        address = getattr(context, "address", None)
+        request = HTTPRequest(
+            method if method is not None else HTTPMethod.GET,
+            start_line.path,
+            headers,
+            version=start_line.version,
+            body=b"".join(self._body),
+            remote_address=address if isinstance(address, tuple) else None,
+            connection=connection,
+            document_root=server.document_root,
+            server=server,
+        )
+        response = HTTPResponse(request, connection)
+        if method is None:
+            _plain(response, HTTPStatus.NOT_IMPLEMENTED, "method not implemented")
+            return
+        match = server.routes.match(method, request.path)
+        if match is None:
+            _plain(response, HTTPStatus.NOT_FOUND, "No matching route was found.")
+            return
+        request.url_variables = match.url_variables
+        try:
+            match.handler(request, response)
+        except Exception:
+            logger.exception("request handler failed for %s %s", method, request.uri)
+            if not response.is_completed:
+                response.headers.clear()
+                _plain(response, HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
+
+    def on_connection_close(self) -> None:
+        pass
+
+
+def _plain(response: HTTPResponse, status: int, text: str) -> None:
+    response.set_header("Content-Type", "text/plain; charset=utf-8")
+    response.set_body(text)
+    response.completed(status)
