@@ -1,0 +1,249 @@
+"""Drive the demo page (webroot/) in headless Chromium against examples/echo_server.py.
+
+Chromium comes from Debian (`apt-get install -y chromium`, or scripts/chromium.sh),
+never from `playwright install`. Playwright's sync API is used from a plain sync test
+(it must not run inside a running asyncio loop).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+from playwright.sync_api import (
+    ConsoleMessage,
+    Locator,
+    Page,
+    expect,
+    sync_playwright,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_SCRIPT = ROOT / "examples" / "echo_server.py"
+
+# Seconds; every wait is a multiple of it (slow CI: PERFECTWS_TEST_TIMEOUT_FACTOR=3).
+UNIT = float(os.environ.get("PERFECTWS_TEST_TIMEOUT_FACTOR") or 1)
+
+CHROMIUM_HINT = "apt-get install -y chromium, or set PERFECTWS_CHROMIUM"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# Must match longPayload() in webroot/app.js.
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+LONG_TEXT = (_ALPHABET * (100_000 // len(_ALPHABET) + 1))[:100_000]
+
+
+def _missing_chromium(reason: str) -> NoReturn:
+    message = f"{reason}: {CHROMIUM_HINT}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def chromium() -> str:
+    """The Chromium executable: $PERFECTWS_CHROMIUM, /usr/bin/chromium, PATH."""
+    configured = os.environ.get("PERFECTWS_CHROMIUM")
+    if configured:
+        if os.access(configured, os.X_OK):
+            return configured
+        pytest.fail(f"PERFECTWS_CHROMIUM={configured!r} is not an executable file")
+    for candidate in ("/usr/bin/chromium", shutil.which("chromium")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    _missing_chromium("no Chromium found")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    port: int
+    stdout: Path
+    stderr: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def output(self) -> str:
+        return self.stdout.read_text(encoding="utf-8", errors="replace")
+
+    def errors(self) -> str:
+        return self.stderr.read_text(encoding="utf-8", errors="replace")[-4000:]
+
+
+def _accepts(port: int) -> bool:
+    with contextlib.suppress(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    return False
+
+
+@pytest.fixture
+def echo_server(tmp_path: Path) -> Iterator[Server]:
+    assert SERVER_SCRIPT.is_file(), f"{SERVER_SCRIPT} is missing"
+    port = free_port()
+    out, err = tmp_path / "server.stdout", tmp_path / "server.stderr"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # Output goes to files, not pipes: the 100,000-char message is printed whole and
+    # would fill a pipe nobody drains.
+    with out.open("wb") as out_f, err.open("wb") as err_f:
+        proc = subprocess.Popen(
+            [sys.executable, str(SERVER_SCRIPT), "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out_f,
+            stderr=err_f,
+        )
+    server = Server(proc, port, out, err)
+    try:
+        deadline = time.monotonic() + 10 * UNIT
+        while not _accepts(port):
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"echo_server.py exited with {proc.returncode} before listening "
+                    f"on port {port}; stderr:\n{server.errors()}"
+                )
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"echo_server.py did not accept TCP connections on port {port} "
+                    f"within {10 * UNIT:g} s; stderr:\n{server.errors()}"
+                )
+            time.sleep(0.05)
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.terminate()  # SIGTERM to this PID only
+            try:
+                proc.wait(timeout=5 * UNIT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5 * UNIT)
+
+
+def wait_for_output(server: Server, needle: str) -> None:
+    deadline = time.monotonic() + 5 * UNIT
+    while needle not in server.output():
+        if time.monotonic() > deadline:
+            tail = server.output()[-2000:]
+            pytest.fail(f"server never printed {needle[:80]!r}; stdout tail:\n{tail}")
+        time.sleep(0.05)
+
+
+def on_console(message: ConsoleMessage, errors: list[str]) -> None:
+    if message.type == "error":
+        errors.append(message.text)
+
+
+def last_echo(page: Page) -> Locator:
+    return page.locator("#log li.echo").last
+
+
+@pytest.mark.browser
+def test_demo_page_in_chromium(
+    chromium: str, echo_server: Server, tmp_path: Path
+) -> None:
+    ms = 10_000 * UNIT
+    message = "hello from Chromium"
+    page_errors: list[str] = []
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 900, "height": 860})
+            page.set_default_timeout(ms)
+            page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+            page.on("console", lambda m: on_console(m, page_errors))
+            page.goto(echo_server.url)
+
+            # Connected with the negotiated subprotocol.
+            expect(page.locator("#state")).to_have_text("open", timeout=ms)
+            expect(page.locator("#proto")).to_have_text("echo")
+            expect(page.locator("#url")).to_have_text(
+                f"ws://127.0.0.1:{echo_server.port}/echo"
+            )
+
+            # Text: Enter sends, the echo comes back and matches.
+            page.fill("#msg", message)
+            page.press("#msg", "Enter")
+            expect(page.locator("#log li.sent").last).to_contain_text(message)
+            echo = last_echo(page)
+            expect(echo).to_contain_text(message, timeout=ms)
+            expect(echo).to_have_attribute("data-type", "text")
+            expect(echo).to_have_attribute("data-match", "true")
+            expect(page.locator("#msg")).to_have_value("")
+
+            # The Send button works too.
+            page.fill("#msg", "second, via the button")
+            page.click("#send")
+            expect(last_echo(page)).to_contain_text("second, via the button")
+
+            # Binary: 8 ASCII bytes; EchoHandler answers every frame as text.
+            page.click("#binary")
+            sent = page.locator("#log li.sent").last
+            expect(sent).to_have_attribute("data-type", "binary")
+            expect(sent).to_contain_text("62 69 6e 61 72 79 21 21")
+            echo = last_echo(page)
+            expect(echo).to_contain_text("binary!!", timeout=ms)
+            expect(echo.locator(".type")).to_have_text("text")
+            expect(echo).to_have_attribute("data-match", "true")
+
+            # Long: 100,000 chars, echoed whole.
+            page.click("#long")
+            echo = last_echo(page)
+            expect(echo).to_contain_text("100,000 chars", timeout=ms)
+            expect(echo).to_have_attribute("data-match", "true")
+            expect(echo.locator(".match")).to_have_text(re.compile("matches"))
+            expect(page.locator("#log li.sent")).to_have_count(4)
+            expect(page.locator("#log li.echo")).to_have_count(4)
+
+            # Disconnect shows the close code; Connect opens a new connection.
+            page.click("#connect")
+            expect(page.locator("#state")).to_have_text(
+                re.compile(r"^closed \(code 1000\b"), timeout=ms
+            )
+            expect(page.locator("#send")).to_be_disabled()
+            expect(page.locator("#connect")).to_have_text("Connect")
+            page.click("#connect")
+            expect(page.locator("#state")).to_have_text("open", timeout=ms)
+            expect(page.locator("#connect")).to_have_text("Disconnect")
+
+            shot = tmp_path / "demo.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+            if keep := os.environ.get("PERFECTWS_DEMO_SCREENSHOT"):
+                shutil.copyfile(shot, keep)
+        finally:
+            browser.close()
+
+    assert page_errors == []
+    # The handler printed what it read (Perfect's `Read msg: ... op: ...` line).
+    wait_for_output(echo_server, f"Read msg: {message} op: ")
+    wait_for_output(echo_server, "Read msg: binary!! op: ")
+    wait_for_output(echo_server, f"Read msg: {LONG_TEXT} op: ")
