@@ -53,7 +53,9 @@ class OpcodeType(IntEnum):
 class CloseCode(IntEnum):
     """Status codes of a Close frame (RFC 6455 section 7.4).
 
-    Differs from Perfect: Perfect sends and checks no close codes at all.
+    Swift: none. Differs from Perfect: Perfect sends and checks no close codes
+    at all; perfectws answers protocol errors with 1002, 1007 and 1009, a
+    failing handler with 1011, and ``close()`` with 1000.
     """
 
     NORMAL_CLOSURE = 1000

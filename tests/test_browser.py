@@ -7,20 +7,15 @@ never from `playwright install`. Playwright's sync API is used from a plain sync
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from example_process import UNIT, ExampleProcess, run_example
 from playwright.sync_api import (
     ConsoleMessage,
     Locator,
@@ -28,12 +23,6 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
-SERVER_SCRIPT = ROOT / "examples" / "echo_server.py"
-
-# Seconds; every wait is a multiple of it (slow CI: PERFECTWS_TEST_TIMEOUT_FACTOR=3).
-UNIT = float(os.environ.get("PERFECTWS_TEST_TIMEOUT_FACTOR") or 1)
 
 CHROMIUM_HINT = "apt-get install -y chromium, or set PERFECTWS_CHROMIUM"
 CHROMIUM_ARGS = [
@@ -72,88 +61,10 @@ def chromium() -> str:
     _missing_chromium("no Chromium found")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    port: int
-    stdout: Path
-    stderr: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def output(self) -> str:
-        return self.stdout.read_text(encoding="utf-8", errors="replace")
-
-    def errors(self) -> str:
-        return self.stderr.read_text(encoding="utf-8", errors="replace")[-4000:]
-
-
-def _accepts(port: int) -> bool:
-    with contextlib.suppress(OSError):
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    return False
-
-
 @pytest.fixture
-def echo_server(tmp_path: Path) -> Iterator[Server]:
-    assert SERVER_SCRIPT.is_file(), f"{SERVER_SCRIPT} is missing"
-    port = free_port()
-    out, err = tmp_path / "server.stdout", tmp_path / "server.stderr"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    # Output goes to files, not pipes: the 100,000-char message is printed whole and
-    # would fill a pipe nobody drains.
-    with out.open("wb") as out_f, err.open("wb") as err_f:
-        proc = subprocess.Popen(
-            [sys.executable, str(SERVER_SCRIPT), "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out_f,
-            stderr=err_f,
-        )
-    server = Server(proc, port, out, err)
-    try:
-        deadline = time.monotonic() + 10 * UNIT
-        while not _accepts(port):
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"echo_server.py exited with {proc.returncode} before listening "
-                    f"on port {port}; stderr:\n{server.errors()}"
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"echo_server.py did not accept TCP connections on port {port} "
-                    f"within {10 * UNIT:g} s; stderr:\n{server.errors()}"
-                )
-            time.sleep(0.05)
+def echo_server(tmp_path: Path) -> Iterator[ExampleProcess]:
+    with run_example("echo_server.py", tmp_path) as server:
         yield server
-    finally:
-        if proc.poll() is None:
-            proc.terminate()  # SIGTERM to this PID only
-            try:
-                proc.wait(timeout=5 * UNIT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5 * UNIT)
-
-
-def wait_for_output(server: Server, needle: str) -> None:
-    deadline = time.monotonic() + 5 * UNIT
-    while needle not in server.output():
-        if time.monotonic() > deadline:
-            tail = server.output()[-2000:]
-            pytest.fail(f"server never printed {needle[:80]!r}; stdout tail:\n{tail}")
-        time.sleep(0.05)
 
 
 def on_console(message: ConsoleMessage, errors: list[str]) -> None:
@@ -167,7 +78,7 @@ def last_echo(page: Page) -> Locator:
 
 @pytest.mark.browser
 def test_demo_page_in_chromium(
-    chromium: str, echo_server: Server, tmp_path: Path
+    chromium: str, echo_server: ExampleProcess, tmp_path: Path
 ) -> None:
     ms = 10_000 * UNIT
     message = "hello from Chromium"
@@ -244,6 +155,6 @@ def test_demo_page_in_chromium(
 
     assert page_errors == []
     # The handler printed what it read (Perfect's `Read msg: ... op: ...` line).
-    wait_for_output(echo_server, f"Read msg: {message} op: ")
-    wait_for_output(echo_server, "Read msg: binary!! op: ")
-    wait_for_output(echo_server, f"Read msg: {LONG_TEXT} op: ")
+    echo_server.wait_for_output(f"Read msg: {message} op: ")
+    echo_server.wait_for_output("Read msg: binary!! op: ")
+    echo_server.wait_for_output(f"Read msg: {LONG_TEXT} op: ")

@@ -1,0 +1,59 @@
+# perfectws: every target installs what it needs into .venv first.
+#   make demo    run examples/echo_server.py (http://localhost:8181/)
+#   make test    the test suite (the command the README and CI run)
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PORT   ?= 8181
+
+.PHONY: venv demo test test-slow chromium lint style types check autobahn bench bench-quick clean
+
+$(STAMP): setup.cfg setup.py
+	@echo "== installing perfectws and its test tools into $(VENV)"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	$(PY) examples/echo_server.py --port $(PORT)
+
+# The browser test needs Chromium; this installs Debian's package when run as
+# root and none is found (otherwise that test skips and says how to get it).
+chromium:
+	@sh scripts/chromium.sh >/dev/null || echo "(no Chromium: tests/test_browser.py will skip)"
+
+test: venv chromium
+	$(PY) -m pytest
+
+test-slow: venv
+	$(PY) -m pytest -m slow
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+style: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+types: venv
+	$(VENV)/bin/mypy --strict perfectws examples
+
+check: lint types test
+
+autobahn: venv
+	bash scripts/install-autobahn.sh .autobahn
+	$(PY) scripts/autobahn.py
+
+bench: venv
+	$(PY) bench/run.py
+
+bench-quick: venv
+	$(PY) bench/run.py --quick
+
+clean:
+	rm -rf $(VENV) build *.egg-info perfectws/*.so reports bench/out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,70 @@
+"""The examples as users run them: real subprocesses, real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import urllib.request
+from pathlib import Path
+
+import pytest
+from example_process import run_example, stop
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+
+def test_echo_server_echoes_prints_and_serves_the_demo(tmp_path: Path) -> None:
+    """examples/echo_server.py echoes with `echo`, prints each message, serves webroot/."""
+
+    async def talk(url: str) -> list[str | bytes]:
+        async with connect(url, subprotocols=["echo"]) as ws:
+            assert ws.subprotocol == "echo"
+            await ws.send("hello")
+            first = await ws.recv()
+            await ws.send(["frag", "ment"])
+            second = await ws.recv()
+            third = await ws.recv()
+            return [first, second, third]
+
+    with run_example("echo_server.py", tmp_path) as server:
+        # The seed's handler echoes frame by frame with final=True, so a
+        # fragmented message comes back as one message per frame.
+        assert asyncio.run(talk(server.ws_url())) == ["hello", "frag", "ment"]
+        server.wait_for_output("Read msg: hello op: text fin: True\n")
+        server.wait_for_output("Read msg: frag op: text fin: False\n")
+        server.wait_for_output("Read msg: ment op: continuation fin: False\n")
+        with urllib.request.urlopen(server.url, timeout=5) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+            assert b"perfectws echo demo" in response.read()
+        assert stop(server.proc, signal.SIGTERM) == 0
+
+
+def test_echo_server_refuses_clients_without_the_echo_protocol(tmp_path: Path) -> None:
+    """Without subprotocol `echo` the producer returns None: Perfect's 400."""
+
+    async def refused(url: str) -> InvalidStatus:
+        with pytest.raises(InvalidStatus) as raised:
+            async with connect(url, subprotocols=["chat"]):
+                pass
+        return raised.value
+
+    with run_example("echo_server.py", tmp_path) as server:
+        error = asyncio.run(refused(server.ws_url()))
+        assert error.response.status_code == 400
+        assert error.response.body == b"WebSocket protocols not supported."
+
+
+def test_conformance_server_echoes_frames_with_their_kind(tmp_path: Path) -> None:
+    """examples/conformance_server.py echoes binary as binary and fragments as fragments."""
+
+    async def talk(url: str) -> list[str | bytes]:
+        async with connect(url, subprotocols=["echo"]) as ws:
+            await ws.send(b"\x00\x01\xfe")
+            binary = await ws.recv()
+            await ws.send(["sn", "ow☃", "man"])
+            text = await ws.recv()
+            return [binary, text]
+
+    with run_example("conformance_server.py", tmp_path) as server:
+        assert asyncio.run(talk(server.ws_url())) == [b"\x00\x01\xfe", "snow☃man"]
