@@ -9,7 +9,9 @@ lookup and one handler call before the connection leaves Tornado.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import socket
 from collections.abc import Iterable
@@ -18,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import tornado.httpserver
 import tornado.netutil
-import tornado.process
 from tornado import httputil
 from tornado.ioloop import IOLoop
 
@@ -126,10 +127,8 @@ class HTTPServer:
             reuse_port=False,
         )
         self.server_port = sockets[0].getsockname()[1]
-        if self.processes != 1:
-            # Fork after binding so every worker accepts on the same socket; the
-            # kernel spreads connections across them.
-            tornado.process.fork_processes(self.processes, max_restarts=0)
+        if self.processes > 1 and not _fork_workers(self.processes):
+            return  # the supervising parent: every worker has exited
         asyncio.run(self._run_until_signalled(sockets))
 
     async def _run_until_signalled(self, sockets: list[socket.socket]) -> None:
@@ -268,6 +267,38 @@ class _Exchange(httputil.HTTPMessageDelegate):
 
     def on_connection_close(self) -> None:
         pass
+
+
+def _fork_workers(count: int) -> bool:
+    """Fork ``count`` workers; True in a worker, False in the parent once all exit.
+
+    Forked after binding, so every worker accepts on the same listening socket
+    and the kernel spreads connections across them. Tornado's
+    ``fork_processes`` is not used because its parent does not pass SIGTERM on:
+    stopping the parent would orphan the workers. Here the parent forwards
+    SIGINT and SIGTERM to every worker and waits for them all.
+    """
+    workers: set[int] = set()
+    for _ in range(count):
+        pid = os.fork()
+        if pid == 0:
+            return True
+        workers.add(pid)
+
+    def forward(signum: int, frame: object) -> None:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    while workers:
+        try:
+            pid, _status = os.wait()
+        except ChildProcessError:
+            break
+        workers.discard(pid)
+    return False
 
 
 def _plain(response: HTTPResponse, status: int, text: str) -> None:

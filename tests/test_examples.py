@@ -68,3 +68,32 @@ def test_conformance_server_echoes_frames_with_their_kind(tmp_path: Path) -> Non
 
     with run_example("conformance_server.py", tmp_path) as server:
         assert asyncio.run(talk(server.ws_url())) == [b"\x00\x01\xfe", "snow☃man"]
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(c) for c in (task / "children").read_text().split()}
+    return found
+
+
+def test_echo_server_with_two_processes_serves_and_stops_cleanly(
+    tmp_path: Path,
+) -> None:
+    """--processes 2 forks two workers on one port; SIGTERM stops all of them."""
+
+    async def talk(url: str, count: int) -> list[str | bytes]:
+        async def one(i: int) -> str | bytes:
+            async with connect(url, subprotocols=["echo"]) as ws:
+                await ws.send(f"m{i}")
+                return await ws.recv()
+
+        return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+    with run_example("echo_server.py", tmp_path, "--processes", "2") as server:
+        workers = _children(server.proc.pid)
+        assert len(workers) == 2
+        assert asyncio.run(talk(server.ws_url(), 20)) == [f"m{i}" for i in range(20)]
+        assert stop(server.proc, signal.SIGTERM) == 0
+        # The parent waits for its workers before it exits.
+        assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
