@@ -125,14 +125,28 @@ def apply_mask_python(data: bytes | bytearray | memoryview, mask: bytes) -> byte
     return (int.from_bytes(data, "little") ^ key).to_bytes(n, "little")
 
 
+def unmask_frame_python(
+    buf: bytes | bytearray | memoryview, mask_at: int, end: int
+) -> bytes:
+    """The payload of the frame whose mask starts at ``mask_at`` and that ends at ``end``."""
+    return apply_mask_python(buf[mask_at + 4 : end], bytes(buf[mask_at : mask_at + 4]))
+
+
 try:
-    from ._speedups import apply_mask
+    from ._speedups import apply_mask, unmask_frame
 except ImportError:  # pragma: no cover - only where no C compiler was found
     apply_mask = apply_mask_python
+    unmask_frame = unmask_frame_python
 
 
-_OPCODES = {op.value: op for op in OpcodeType}
-_DATA_OPCODES = (OpcodeType.CONTINUATION, OpcodeType.TEXT, OpcodeType.BINARY)
+# Indexed by the opcode nibble; None marks the reserved opcodes (and 0xB, which
+# is Perfect's INVALID, never a wire opcode).
+_OPCODES: tuple[OpcodeType | None, ...] = tuple(
+    OpcodeType(i) if i in (0x0, 0x1, 0x2, 0x8, 0x9, 0xA) else None for i in range(16)
+)
+# NamedTuple's generated __new__ is a Python function; building the tuple
+# directly costs a third as much, once per frame.
+_new_frame = tuple.__new__
 _unpack_short = struct.Struct("!H").unpack_from
 _unpack_long = struct.Struct("!Q").unpack_from
 _pack_short = struct.Struct("!BBH").pack
@@ -195,8 +209,8 @@ class FrameReader:
         b1 = buf[start + 1]
         if b0 & 0x70:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "reserved bits set")
-        opcode = _OPCODES.get(b0 & 0x0F)
-        if opcode is None or opcode is OpcodeType.INVALID:
+        opcode = _OPCODES[b0 & 0x0F]
+        if opcode is None:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "reserved opcode")
         fin = bool(b0 & 0x80)
         if not b1 & 0x80:
@@ -244,10 +258,7 @@ class FrameReader:
         next_start = start + header + length
         if next_start > end:
             return None
-        mask_at = start + header - 4
-        payload = apply_mask(
-            buf[mask_at + 4 : next_start], bytes(buf[mask_at : mask_at + 4])
-        )
+        payload = unmask_frame(buf, start + header - 4, next_start)
         if control:
             return self._control_frame(opcode, payload), next_start
         return self._data_frame(opcode, fin, payload, size), next_start
@@ -268,7 +279,7 @@ class FrameReader:
                         raise ProtocolError(
                             CloseCode.INVALID_DATA, "invalid UTF-8 in text message"
                         ) from None
-                    return Frame(opcode, fin, payload, text)
+                    return _new_frame(Frame, (opcode, fin, payload, text, None, ""))
                 decoder = self._decoder = _Utf8Decoder()
             try:
                 text = decoder.decode(payload, fin)
@@ -283,7 +294,7 @@ class FrameReader:
         else:
             self._message_opcode = message
             self._message_size = size
-        return Frame(opcode, fin, payload, text)
+        return _new_frame(Frame, (opcode, fin, payload, text, None, ""))
 
     def _control_frame(self, opcode: OpcodeType, payload: bytes) -> Frame:
         if opcode is not OpcodeType.CLOSE:

@@ -135,18 +135,25 @@ class WebSocketHandler:
         connection_tokens = headers.get("Connection", "").lower()
         key = headers.get("Sec-WebSocket-Key")
         version = headers.get("Sec-WebSocket-Version")
-        if (
-            upgrade.lower() != "websocket"
-            or "upgrade" not in [t.strip() for t in connection_tokens.split(",")]
-            or key is None
-            or version is None
-        ):
+        missing = [
+            header
+            for header, ok in (
+                ("Upgrade: websocket", upgrade.lower() == "websocket"),
+                (
+                    "Connection: Upgrade",
+                    "upgrade" in [t.strip() for t in connection_tokens.split(",")],
+                ),
+                ("Sec-WebSocket-Key", key is not None),
+                ("Sec-WebSocket-Version", version is not None),
+            )
+            if not ok
+        ]
+        if missing or key is None or version is None:
             _refuse(
                 response,
                 HTTPStatus.BAD_REQUEST,
-                "this is a WebSocket endpoint: a request needs the headers "
-                "Upgrade: websocket, Connection: Upgrade, Sec-WebSocket-Key and "
-                "Sec-WebSocket-Version",
+                "this is a WebSocket endpoint: the upgrade request lacks "
+                + ", ".join(missing),
             )
             return
         if version.strip() != "13":

@@ -61,10 +61,16 @@ class HTTPRequest:
         self.method = method
         #: The request target exactly as sent (path and query, still encoded).
         self.uri = uri
-        parts = urlsplit(uri)
+        if uri.startswith(("http://", "https://")):
+            # The absolute form (RFC 9112 3.2.2), as proxies send it.
+            parts = urlsplit(uri)
+            raw_path, query = parts.path, parts.query
+        else:
+            # Not urlsplit: it would read "//a/b" as a host "a" and a path "/b".
+            raw_path, _, query = uri.partition("#")[0].partition("?")
         #: The path, percent-decoded. Swift: ``var path: String``.
-        self.path = unquote(parts.path) or "/"
-        self.query_string = parts.query
+        self.path = unquote(raw_path) or "/"
+        self.query_string = query
         self.headers = headers if headers is not None else HTTPHeaders()
         self.version = version
         #: Swift: ``var postBodyBytes: [UInt8]?``

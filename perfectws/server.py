@@ -65,6 +65,7 @@ class HTTPServer:
         server_name: str = "",
         processes: int = 1,
         idle_connection_timeout: float = 60.0,
+        body_timeout: float = 60.0,
         max_header_size: int = 16 * 1024,
         max_body_size: int = 16 * 1024 * 1024,
     ) -> None:
@@ -77,7 +78,10 @@ class HTTPServer:
         #: Swift: ``var serverName: String``
         self.server_name = server_name
         self.processes = processes
+        #: Seconds a connection may wait for (the rest of) a request's headers.
         self.idle_connection_timeout = idle_connection_timeout
+        #: Seconds a request's declared body may take to arrive.
+        self.body_timeout = body_timeout
         self.max_header_size = max_header_size
         self.max_body_size = max_body_size
         self._routes: Routes | None = None
@@ -174,6 +178,7 @@ class HTTPServer:
         server = tornado.httpserver.HTTPServer(
             _Dispatcher(self),
             idle_connection_timeout=self.idle_connection_timeout,
+            body_timeout=self.body_timeout,
             max_header_size=self.max_header_size,
             max_body_size=self.max_body_size,
         )
@@ -261,7 +266,12 @@ class _Exchange(httputil.HTTPMessageDelegate):
             match.handler(request, response)
         except Exception:
             logger.exception("request handler failed for %s %s", method, request.uri)
-            if not response.is_completed:
+            if response._headers_sent:
+                # Part of a response is out: a 500 now would be appended to its
+                # body. Dropping the connection tells the client it is truncated.
+                if not response.is_completed:
+                    connection.close()
+            else:
                 response.headers.clear()
                 _plain(response, HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
 

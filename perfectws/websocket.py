@@ -83,7 +83,7 @@ class _Trampoline:
     so a callback never runs before the call that scheduled it returns.
     """
 
-    __slots__ = ("_queue", "_running", "_scheduled_on")
+    __slots__ = ("_queue", "_running", "_scheduled_on", "_unflushed")
 
     def __init__(self) -> None:
         self._queue: deque[tuple[WebSocket, Callable[..., Any], tuple[Any, ...]]] = (
@@ -91,6 +91,9 @@ class _Trampoline:
         )
         self._running = False
         self._scheduled_on: asyncio.AbstractEventLoop | None = None
+        # Sessions that wrote while callbacks ran: their frames go out in one
+        # transport.write (one send()) when the queue is empty.
+        self._unflushed: list[WebSocket] = []
 
     def run(self, ws: WebSocket, fn: Callable[..., Any], *args: Any) -> None:
         """Queue ``fn(*args)`` and, from an event-loop entry point, drain now."""
@@ -114,6 +117,7 @@ class _Trampoline:
         self._running = True
         self._scheduled_on = None
         queue = self._queue
+        unflushed = self._unflushed
         try:
             while queue:
                 ws, fn, args = queue.popleft()
@@ -123,6 +127,12 @@ class _Trampoline:
                     ws._handler_failed()
         finally:
             self._running = False
+            if unflushed:
+                # Flushing calls no user code (at most pause_writing), so the
+                # queue stays empty.
+                for ws in unflushed:
+                    ws._flush()
+                unflushed.clear()
 
 
 _trampoline = _Trampoline()
@@ -170,6 +180,7 @@ class WebSocket(asyncio.BufferedProtocol):
         "_loop",
         "_need",
         "_on_open",
+        "_out",
         "_read_callback",
         "_read_paused",
         "_read_text",
@@ -220,6 +231,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self._dispatch_queued = False
         self._send_continues = False
         self._write_paused = False
+        self._out: list[bytes] | None = None
         self._write_waiters: list[SendCallback] | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._handler: object = None
@@ -329,7 +341,7 @@ class WebSocket(asyncio.BufferedProtocol):
             # Closed before the upgrade finished: nothing was sent yet.
             self._state = _CLOSED
             return
-        transport.write(encode_close(code, reason))
+        self._write(encode_close(code, reason))
         self._state = _CLOSING
         self._close_timer = self._loop.call_later(self.close_timeout, self._abort)
         self._fail_read()
@@ -459,8 +471,7 @@ class WebSocket(asyncio.BufferedProtocol):
     def _close_received(self, code: int | None, reason: str) -> None:
         if self._state == _OPEN:
             # Echo the peer's code (RFC 6455 5.5.1); an empty Close gets one back.
-            assert self._transport is not None
-            self._transport.write(encode_close(code, reason if code else ""))
+            self._write(encode_close(code, reason if code else ""))
         self._state = _CLOSED
         self._fail_read()
         self._close_transport()
@@ -469,7 +480,7 @@ class WebSocket(asyncio.BufferedProtocol):
         """Fail the connection: send Close with ``code``, stop reading, drop TCP."""
         logger.debug("failing WebSocket %s: %d %s", self.request.path, code, reason)
         if self._state == _OPEN and self._transport is not None:
-            self._transport.write(encode_close(code, reason))
+            self._write(encode_close(code, reason))
         self._state = _CLOSED
         self._fail_read()
         self._close_transport()
@@ -486,6 +497,7 @@ class WebSocket(asyncio.BufferedProtocol):
             return
         if self._close_timer is not None:
             self._close_timer.cancel()
+        self._flush()
         # Half-close first and let the peer read our Close before the socket goes:
         # closing with unread input would send a RST that can overtake it.
         if transport.can_write_eof():
@@ -516,7 +528,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self._send_continues = not final
         transport = self._transport
         if self._state == _OPEN and transport is not None:
-            transport.write(encode_frame(opcode, bytes(payload), final))
+            self._write(encode_frame(opcode, bytes(payload), final))
         if callback is not None:
             self._complete(callback)
 
@@ -530,7 +542,29 @@ class WebSocket(asyncio.BufferedProtocol):
 
     def _write_control(self, opcode: OpcodeType, payload: bytes) -> None:
         if self._transport is not None:
-            self._transport.write(encode_frame(opcode, payload))
+            self._write(encode_frame(opcode, payload))
+
+    def _write(self, data: bytes) -> None:
+        """Write now, or, while callbacks run, when the trampoline's queue is empty.
+
+        A handler that answers several pipelined frames then costs one send()
+        instead of one per frame; with one message in flight nothing changes.
+        """
+        if _trampoline._running:
+            out = self._out
+            if out is None:
+                self._out = [data]
+                _trampoline._unflushed.append(self)
+            else:
+                out.append(data)
+        elif self._transport is not None:
+            self._transport.write(data)
+
+    def _flush(self) -> None:
+        out = self._out
+        self._out = None
+        if out and self._transport is not None:
+            self._transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _complete(self, callback: SendCallback) -> None:
         if self._write_paused and self._state != _CLOSED:
@@ -615,8 +649,7 @@ class WebSocket(asyncio.BufferedProtocol):
         start, end = self._start, self._end
         if start == end:
             self._start = self._end = 0
-            self._buf = bytearray()
-            return
+            return  # nothing left: the next read uses the shared buffer again
         pending = end - start
         own = bytearray(max(self._need, pending + _MIN_FREE))
         own[:pending] = _shared[start:end]

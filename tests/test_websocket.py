@@ -408,3 +408,45 @@ async def test_non_reading_handler_does_not_buffer_without_bound(
     ws = sockets[0]
     assert len(ws._buf) - 0 <= 512 * 1024
     client.writer.transport.abort()
+
+
+async def test_a_million_echoes_in_one_session(serve: Callable[..., Any]) -> None:
+    """1,000,000 EchoHandler recursions in one session, at constant stack depth."""
+    depths: set[int] = set()
+    calls = 0
+
+    class CountingEcho(EchoHandler):
+        def handle_session(self, request: HTTPRequest, socket: WebSocket) -> None:
+            nonlocal calls
+            calls += 1
+            if calls % 997 == 0:
+                frame_, depth = sys._getframe(), 0
+                while frame_ is not None:
+                    frame_, depth = frame_.f_back, depth + 1
+                depths.add(depth)
+            super().handle_session(request, socket)
+
+    served = await serve_handler(serve, CountingEcho())
+    client = await RawClient.connect(served.port, handshake())
+    total, batch = 1_000_000, 20_000
+    # Every frame is the same masked "x"; its echo is the 3 bytes 81 01 78.
+    chunk = frame(0x1, b"x") * batch
+
+    async def send_all() -> None:
+        for _ in range(total // batch):
+            client.send(chunk)
+            await client.writer.drain()
+
+    sender = asyncio.create_task(send_all())
+    received = 0
+    while received < 3 * total:
+        data = await asyncio.wait_for(client.reader.read(1 << 20), timeout(30))
+        assert data, "server closed early"
+        offset = received % 3
+        assert data == (b"\x81\x01x" * (len(data) // 3 + 2))[offset : offset + len(data)]
+        received += len(data)
+    await sender
+    client.close()
+    assert received == 3 * total
+    assert calls >= total
+    assert len(depths) == 1, sorted(depths)
