@@ -95,14 +95,15 @@ class HTTPResponse:
 
         ``callback(ok)`` runs once the data has been written (``False`` if the
         connection is gone). Without a ``Content-Length`` header an HTTP/1.1
-        response is sent chunked.
+        response is sent chunked. For a HEAD request, or a status that has no
+        body (1xx, 204, 304), the body is dropped and only headers are sent.
         """
         connection = self._connection
         if connection is None or self._finished:
             if callback is not None:
                 callback(False)
             return
-        chunk = bytes(self.body)
+        chunk = bytes(self.body) if self._sends_body() else b""
         self.body.clear()
         if not self._headers_sent:
             future = connection.write_headers(self._start_line(), self.headers, chunk)
@@ -118,6 +119,9 @@ class HTTPResponse:
         Swift: ``func completed()`` (and ``completed(status:)``)
 
         A second call does nothing, so an error path cannot send two responses.
+        Unless a ``Content-Length`` was set, it is the body's length. A HEAD
+        request, or a status that has no body (1xx, 204, 304), gets the headers
+        only: a body set for it is dropped, so the connection stays in step.
         """
         if self._finished:
             return
@@ -130,14 +134,21 @@ class HTTPResponse:
         if not self._headers_sent:
             if "Content-Length" not in self.headers and not _bodyless(self.status):
                 self.headers["Content-Length"] = str(len(self.body))
-            body = b"" if self._request.method == "HEAD" else bytes(self.body)
+            body = bytes(self.body) if self._sends_body() else b""
             connection.write_headers(self._start_line(), self.headers, body)
             self._headers_sent = True
-        elif self.body:
+        elif self.body and self._sends_body():
             connection.write(bytes(self.body))
         self.body.clear()
         self._finished = True
         connection.finish()
+
+    def _sends_body(self) -> bool:
+        # Tornado counts body bytes against the framing it chose: for HEAD and
+        # 304 it expects none and raises HTTPOutputError (closing the
+        # connection); for 204 it would write them raw into the keep-alive
+        # stream, where the client reads them as the next response.
+        return self._request.method != "HEAD" and not _bodyless(self.status)
 
     def _start_line(self) -> ResponseStartLine:
         try:
@@ -145,6 +156,18 @@ class HTTPResponse:
         except ValueError:
             reason = "Unknown"
         return ResponseStartLine("HTTP/1.1", int(self.status), reason)
+
+    def _abort(self) -> None:
+        """Drop the connection mid-response: the client sees the body cut short.
+
+        For a response whose promised length can no longer be met; what was
+        already written stays written.
+        """
+        connection = self._connection
+        self._finished = True
+        self._connection = None
+        if connection is not None:
+            connection.close()
 
     def _detach(self) -> None:
         """Mark the response done because the connection now speaks another protocol."""

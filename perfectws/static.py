@@ -7,10 +7,13 @@ ranges, HEAD, ``index.html`` for directories, and no way out of the root.
 from __future__ import annotations
 
 import hashlib
+import logging
 import mimetypes
 import os
+import stat as stat_module
 from http import HTTPStatus
 from typing import TYPE_CHECKING, BinaryIO
+from urllib.parse import quote
 
 from tornado.httputil import _parse_request_range
 
@@ -21,6 +24,8 @@ if TYPE_CHECKING:
     from .response import HTTPResponse
 
 __all__ = ["StaticFileHandler"]
+
+logger = logging.getLogger(__name__)
 
 
 class StaticFileHandler:
@@ -34,22 +39,35 @@ class StaticFileHandler:
     the request (``HTTPServer(document_root=...)``), as the seed does.
 
     * ``GET /`` and any path ending in ``/`` serve that folder's ``index.html``;
-      a folder asked for without the slash is redirected (301) to it.
-    * ``Content-Type`` comes from the file's extension; text types get
-      ``charset=utf-8``.
+      a folder asked for without the slash is redirected (301) to it, query
+      kept. The ``Location`` is percent-encoded and always a path on this
+      host (never ``//host`` or ``/\\host``, which browsers follow off-site).
+    * ``Content-Type`` comes from the file's extension (a fixed table for the
+      common web types, then :mod:`mimetypes`); text types get ``charset=utf-8``.
     * ``ETag`` is the SHA-1 of the path and modification time (as Perfect);
-      ``If-None-Match`` with it answers 304.
-    * One ``Range`` is served as 206; an unsatisfiable one gets 416.
-    * Files larger than ``chunked_buffer_size`` are streamed in chunks of it.
+      ``If-None-Match`` with it (or with a list holding it, ``W/`` or ``*``)
+      answers 304.
+    * One ``Range`` is served as 206 (``bytes=a-b``, ``a-`` or the suffix
+      ``-n``); an unsatisfiable one gets 416 with ``Content-Range: bytes */N``;
+      several ranges or another unit are ignored (200).
+    * Files larger than ``chunked_buffer_size`` are streamed in chunks of it,
+      each read after the previous one was written.
 
     Safety: the path is resolved, symlinks included, and must stay inside the
     resolved document root, or the answer is 404; ``..``, encoded dots and
     slashes (decoded before this runs), absolute paths and NUL bytes cannot
-    reach a file outside it.
+    reach a file outside it. Only regular files are served: a FIFO or device
+    inside the root is a 404 (it is opened non-blocking, so a FIFO cannot
+    stall the server).
 
     Differs from Perfect: Perfect does not resolve symlinks, so a link inside
     the root can serve a file outside it; perfectws refuses those (404).
-    ``allow_response_filters`` is accepted and ignored (no filters exist here).
+    Perfect compares ``If-None-Match`` with the ETag as one string and has
+    no folder redirect. ``allow_response_filters`` is accepted and ignored
+    (no filters exist here).
+
+    Raises:
+        ValueError: ``chunked_buffer_size`` is not a positive ``int``.
     """
 
     def __init__(
@@ -58,6 +76,11 @@ class StaticFileHandler:
         allow_response_filters: bool = False,
         chunked_buffer_size: int = 200 * 1024,
     ) -> None:
+        if not isinstance(chunked_buffer_size, int) or chunked_buffer_size < 1:
+            raise ValueError(
+                f"chunked_buffer_size must be a positive number of bytes, "
+                f"not {chunked_buffer_size!r}"
+            )
         self.document_root = document_root
         self.allow_response_filters = allow_response_filters
         self.chunked_buffer_size = chunked_buffer_size
@@ -77,14 +100,12 @@ class StaticFileHandler:
         if path.endswith("/"):
             path += "index.html"
         filename = self._resolve(request.document_root, path)
-        if filename is not None and os.path.isdir(filename):
-            response.set_header("Location", request.path + "/")
-            _text(response, HTTPStatus.MOVED_PERMANENTLY, "")
+        file, is_dir = (
+            _open_regular(filename) if filename is not None else (None, False)
+        )
+        if is_dir:
+            _redirect_to_folder(request, response)
             return
-        try:
-            file = open(filename, "rb") if filename is not None else None
-        except OSError:
-            file = None
         if file is None or filename is None:
             _text(
                 response,
@@ -105,8 +126,10 @@ class StaticFileHandler:
         root = os.path.realpath(self.document_root or request_root)
         # lstrip: an absolute path must not replace the root in os.path.join.
         candidate = os.path.realpath(os.path.join(root, path.lstrip("/")))
-        # The separator keeps /srv/www from also matching /srv/www-private.
-        if candidate != root and not candidate.startswith(root + os.sep):
+        # The separator keeps /srv/www from also matching /srv/www-private (and
+        # a root of "/" already ends with it).
+        prefix = root if root.endswith(os.sep) else root + os.sep
+        if candidate != root and not candidate.startswith(prefix):
             return None
         return candidate
 
@@ -124,7 +147,7 @@ class StaticFileHandler:
         )
         response.set_header("ETag", etag)
         response.set_header("Accept-Ranges", "bytes")
-        if request.headers.get("If-None-Match") in (etag, etag.strip('"')):
+        if _etag_matches(request.headers.get("If-None-Match"), etag):
             file.close()
             response.completed(HTTPStatus.NOT_MODIFIED)
             return
@@ -134,10 +157,13 @@ class StaticFileHandler:
         if range_header is not None:
             parsed = _parse_request_range(range_header)
             if parsed is not None:
+                # Tornado's parser gives [first, last) with last exclusive;
+                # "bytes=-N" arrives as (-N, None) and "bytes=-0" as (None, 0).
                 first, last = parsed
-                if first is None and last is not None:
-                    first, last = max(size + last, 0), size  # "bytes=-N": the last N
-                first = first or 0
+                if first is None:
+                    first = size  # "bytes=-0": no bytes, unsatisfiable
+                elif first < 0:
+                    first = max(size + first, 0)  # "bytes=-N": the last N bytes
                 last = size if last is None else min(last, size)
                 if first >= size or first >= last:
                     file.close()
@@ -157,10 +183,23 @@ class StaticFileHandler:
 
     def _stream(self, response: HTTPResponse, file: BinaryIO, remaining: int) -> None:
         """Send the file in chunks, each after the previous one was written."""
-        chunk = file.read(min(self.chunked_buffer_size, remaining))
+        try:
+            chunk = file.read(min(self.chunked_buffer_size, remaining))
+        except OSError:
+            chunk = b""
+        if not chunk:
+            # The file shrank (or a read failed) after its Content-Length went
+            # out. Finishing would make Tornado raise in a write callback; a
+            # cut connection is the only honest end: the client sees it short.
+            logger.debug(
+                "file ended %d bytes early; dropping the connection", remaining
+            )
+            file.close()
+            response._abort()
+            return
         remaining -= len(chunk)
         response.append_body(chunk)
-        if remaining <= 0 or not chunk:
+        if remaining <= 0:
             file.close()
             response.completed()
             return
@@ -174,8 +213,96 @@ class StaticFileHandler:
         response.push(next_chunk)
 
 
+def _open_regular(filename: str) -> tuple[BinaryIO | None, bool]:
+    """Open ``filename`` if it is a regular file: ``(file, False)``.
+
+    ``(None, True)`` for a folder, ``(None, False)`` for anything else (missing,
+    unreadable, FIFO, device, socket).
+    """
+    # O_NONBLOCK: open() of a FIFO with no writer would block the event loop
+    # for good. Regular files ignore the flag. O_NOFOLLOW: _resolve already
+    # resolved every link, so a link here was swapped in after it looked.
+    flags = os.O_RDONLY | _O_NONBLOCK | _O_NOFOLLOW | _O_CLOEXEC
+    try:
+        fd = os.open(filename, flags)
+    except OSError:
+        # Some systems cannot open a folder for reading; still say it is one.
+        return None, os.path.isdir(filename) and not os.path.islink(filename)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat_module.S_ISREG(mode):
+            os.close(fd)
+            return None, stat_module.S_ISDIR(mode)
+        if _O_NONBLOCK:
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb"), False
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+_O_NONBLOCK: int = getattr(os, "O_NONBLOCK", 0)
+_O_NOFOLLOW: int = getattr(os, "O_NOFOLLOW", 0)
+_O_CLOEXEC: int = getattr(os, "O_CLOEXEC", 0)
+
+
+def _redirect_to_folder(request: HTTPRequest, response: HTTPResponse) -> None:
+    """301 from ``/folder`` to ``/folder/``, keeping the query."""
+    # request.path is decoded, so it must be encoded again: a raw CR/LF would
+    # break the header. Leading slashes collapse to one, and quote() turns "\"
+    # into %5C: "//host/..." or "/\host/..." would send a browser off-site.
+    location = "/" + quote(request.path.lstrip("/"), safe="/") + "/"
+    if request.query_string:
+        location += "?" + request.query_string
+    response.set_header("Location", location)
+    _text(response, HTTPStatus.MOVED_PERMANENTLY, "")
+
+
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` value names ``etag`` (lists, ``W/``, ``*``)."""
+    if if_none_match is None:
+        return False
+    bare = etag.strip('"')
+    for tag in if_none_match.split(","):
+        tag = tag.strip()
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        if tag == "*" or tag.strip('"') == bare:
+            return True
+    return False
+
+
+#: Types for the usual web files, so they do not depend on the machine's
+#: mime.types (which maps .js to application/javascript on some systems).
+_TYPES = {
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".css": "text/css",
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".txt": "text/plain",
+    ".xml": "application/xml",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".ico": "image/x-icon",
+    ".wasm": "application/wasm",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+    ".pdf": "application/pdf",
+}
+
+
 def _content_type(filename: str) -> str:
-    mime, encoding = mimetypes.guess_type(filename)
+    mime: str | None = _TYPES.get(os.path.splitext(filename)[1].lower())
+    encoding = None
+    if mime is None:
+        mime, encoding = mimetypes.guess_type(filename)
     if encoding == "gzip":
         return "application/gzip"
     if mime is None:
@@ -183,6 +310,7 @@ def _content_type(filename: str) -> str:
     if mime.startswith("text/") or mime in (
         "application/javascript",
         "application/json",
+        "application/xml",
     ):
         return mime + "; charset=utf-8"
     return mime

@@ -443,7 +443,9 @@ async def test_a_million_echoes_in_one_session(serve: Callable[..., Any]) -> Non
         data = await asyncio.wait_for(client.reader.read(1 << 20), timeout(30))
         assert data, "server closed early"
         offset = received % 3
-        assert data == (b"\x81\x01x" * (len(data) // 3 + 2))[offset : offset + len(data)]
+        assert (
+            data == (b"\x81\x01x" * (len(data) // 3 + 2))[offset : offset + len(data)]
+        )
         received += len(data)
     await sender
     client.close()
