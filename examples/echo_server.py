@@ -107,6 +107,11 @@ def main() -> None:
     parser.add_argument(
         "--processes", type=int, default=1, help="worker processes (default: 1)"
     )
+    parser.add_argument(
+        "--no-uvloop",
+        action="store_true",
+        help="stay on asyncio's own loop even if uvloop is installed",
+    )
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
@@ -119,7 +124,10 @@ def main() -> None:
     add_websockets_handler()
 
     server = HTTPServer(
-        server_port=args.port, document_root=WEBROOT, processes=args.processes
+        server_port=args.port,
+        document_root=WEBROOT,
+        processes=args.processes,
+        use_uvloop=not args.no_uvloop,
     )
     print(
         f"Serving the demo on http://localhost:{args.port}/ (Ctrl-C stops)", flush=True

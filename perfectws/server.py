@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,10 @@ class HTTPServer:
     Perfect 1.x is served, so a port of the seed's ``Routing.Routes[...] = ...``
     lines works unchanged.
 
+    ``start()`` runs on uvloop when it is installed (``pip install
+    'perfectws[speed]'``) unless ``use_uvloop=False``; :meth:`listen` serves
+    on whatever loop is running.
+
     Differs from Perfect: ``processes=N`` forks N workers sharing the listening
     socket (Tornado's pre-fork model); Perfect runs one process.
     """
@@ -64,6 +68,7 @@ class HTTPServer:
         *,
         server_name: str = "",
         processes: int = 1,
+        use_uvloop: bool = True,
         idle_connection_timeout: float = 60.0,
         body_timeout: float = 60.0,
         max_header_size: int = 16 * 1024,
@@ -77,7 +82,11 @@ class HTTPServer:
         self.server_address = server_address
         #: Swift: ``var serverName: String``
         self.server_name = server_name
+        #: Worker processes ``start()`` forks, all accepting on one port.
         self.processes = processes
+        #: Whether ``start()`` runs on uvloop when it is installed
+        #: (``pip install 'perfectws[speed]'``).
+        self.use_uvloop = use_uvloop
         #: Seconds a connection may wait for (the rest of) a request's headers.
         self.idle_connection_timeout = idle_connection_timeout
         #: Seconds a request's declared body may take to arrive.
@@ -133,7 +142,19 @@ class HTTPServer:
         self.server_port = sockets[0].getsockname()[1]
         if self.processes > 1 and not _fork_workers(self.processes):
             return  # the supervising parent: every worker has exited
-        asyncio.run(self._run_until_signalled(sockets))
+        with asyncio.Runner(loop_factory=self._loop_factory()) as runner:
+            runner.run(self._run_until_signalled(sockets))
+
+    def _loop_factory(self) -> Callable[[], asyncio.AbstractEventLoop] | None:
+        """uvloop's loop if wanted and installed, else asyncio's default."""
+        if not self.use_uvloop:
+            return None
+        try:
+            import uvloop
+        except ImportError:
+            return None
+        factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+        return factory
 
     async def _run_until_signalled(self, sockets: list[socket.socket]) -> None:
         stop = asyncio.Event()
@@ -142,10 +163,11 @@ class HTTPServer:
             loop.add_signal_handler(sig, stop.set)
         self._serve(sockets)
         logger.info(
-            "serving %s on %s:%d",
+            "serving %s on %s:%d (%s)",
             self.document_root,
             self.server_address,
             self.server_port,
+            type(loop).__module__.split(".")[0],
         )
         await stop.wait()
         await self.stop()

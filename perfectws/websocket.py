@@ -22,7 +22,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from .exceptions import ConcurrencyError
 from .frames import (
@@ -586,7 +586,8 @@ class WebSocket(asyncio.BufferedProtocol):
     # ---------------------------------------------------------- asyncio plumbing
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports do not subclass asyncio.Transport; they quack alike.
+        transport = cast(asyncio.Transport, transport)
         if self._state != _OPEN:
             transport.close()  # closed while the upgrade was still in flight
             return

@@ -166,3 +166,25 @@ def log_guard() -> Iterator[LogGuard]:
             "unexpected log records: "
             + "; ".join(f"{r.name} {r.levelname}: {r.getMessage()}" for r in unclaimed)
         )
+
+
+#: Test modules that drive WebSocket sessions run on both event loops perfectws
+#: supports: asyncio's own and, when installed, uvloop (perfectws[speed]).
+BOTH_LOOPS_MODULES = {"test_websocket", "test_protocol_errors", "test_handshake"}
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]] | None:
+    module = getattr(item, "module", None)
+    if module is None or module.__name__ not in BOTH_LOOPS_MODULES:
+        return None
+    factories: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+        "asyncio": asyncio.new_event_loop
+    }
+    try:
+        import uvloop
+    except ImportError:
+        return factories
+    factories["uvloop"] = uvloop.new_event_loop
+    return factories

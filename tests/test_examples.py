@@ -97,3 +97,23 @@ def test_echo_server_with_two_processes_serves_and_stops_cleanly(
         assert stop(server.proc, signal.SIGTERM) == 0
         # The parent waits for its workers before it exits.
         assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "loop"), [((), "uvloop"), (("--no-uvloop",), "asyncio")]
+)
+def test_echo_server_runs_on_uvloop_when_installed(
+    tmp_path: Path, args: tuple[str, ...], loop: str
+) -> None:
+    """start() picks uvloop when installed; use_uvloop=False keeps asyncio's loop."""
+    pytest.importorskip("uvloop")
+
+    async def talk(url: str) -> str | bytes:
+        async with connect(url, subprotocols=["echo"]) as ws:
+            await ws.send("on " + loop)
+            return await ws.recv()
+
+    with run_example("echo_server.py", tmp_path, *args) as server:
+        assert asyncio.run(talk(server.ws_url())) == "on " + loop
+        assert stop(server.proc, signal.SIGTERM) == 0
+        assert f"({loop})" in server.errors()
