@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from .method import HTTPMethod
+from .response import complete_text
 from .websocket import WebSocket, _trampoline
 
 if TYPE_CHECKING:
@@ -220,12 +221,11 @@ def _valid_key(key: str) -> bool:
 
 
 def _refuse(response: HTTPResponse, status: int, text: str) -> None:
+    # DEBUG, as Tornado logs bad handshakes: a hostile peer must not flood logs.
     logger.debug(
         "refused WebSocket upgrade of %s: %d %s", response.request.path, status, text
     )
-    response.set_header("Content-Type", "text/plain; charset=utf-8")
-    response.set_body(text)
-    response.completed(status)
+    complete_text(response, status, text)
 
 
 def _upgrade(

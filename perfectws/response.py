@@ -176,6 +176,13 @@ class HTTPResponse:
         self._connection = None
 
 
+def complete_text(response: HTTPResponse, status: int, text: str) -> None:
+    """Finish ``response`` with ``status`` and a plain-text body (package-internal)."""
+    response.set_header("Content-Type", "text/plain; charset=utf-8")
+    response.set_body(text)
+    response.completed(status)
+
+
 def _bodyless(status: int) -> bool:
     return status < 200 or status in (204, 304)
 

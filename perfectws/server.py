@@ -25,7 +25,7 @@ from tornado.ioloop import IOLoop
 
 from .method import HTTPMethod
 from .request import HTTPRequest
-from .response import HTTPResponse
+from .response import HTTPResponse, complete_text
 from .routing import Routes, Routing
 
 if TYPE_CHECKING:
@@ -277,11 +277,15 @@ class _Exchange(httputil.HTTPMessageDelegate):
         )
         response = HTTPResponse(request, connection)
         if method is None:
-            _plain(response, HTTPStatus.NOT_IMPLEMENTED, "method not implemented")
+            complete_text(
+                response, HTTPStatus.NOT_IMPLEMENTED, "method not implemented"
+            )
             return
         match = server.routes.match(method, request.path)
         if match is None:
-            _plain(response, HTTPStatus.NOT_FOUND, "No matching route was found.")
+            complete_text(
+                response, HTTPStatus.NOT_FOUND, "No matching route was found."
+            )
             return
         request.url_variables = match.url_variables
         try:
@@ -295,7 +299,9 @@ class _Exchange(httputil.HTTPMessageDelegate):
                     connection.close()
             else:
                 response.headers.clear()
-                _plain(response, HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
+                complete_text(
+                    response, HTTPStatus.INTERNAL_SERVER_ERROR, "internal error"
+                )
 
     def on_connection_close(self) -> None:
         pass
@@ -331,9 +337,3 @@ def _fork_workers(count: int) -> bool:
             break
         workers.discard(pid)
     return False
-
-
-def _plain(response: HTTPResponse, status: int, text: str) -> None:
-    response.set_header("Content-Type", "text/plain; charset=utf-8")
-    response.set_body(text)
-    response.completed(status)

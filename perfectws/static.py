@@ -18,6 +18,7 @@ from urllib.parse import quote
 from tornado.httputil import _parse_request_range
 
 from .method import HTTPMethod
+from .response import complete_text
 
 if TYPE_CHECKING:
     from .request import HTTPRequest
@@ -92,7 +93,7 @@ class StaticFileHandler:
         """
         if request.method not in (HTTPMethod.GET, HTTPMethod.HEAD):
             response.set_header("Allow", "GET, HEAD")
-            _text(
+            complete_text(
                 response, HTTPStatus.METHOD_NOT_ALLOWED, "only GET and HEAD are served"
             )
             return
@@ -107,7 +108,7 @@ class StaticFileHandler:
             _redirect_to_folder(request, response)
             return
         if file is None or filename is None:
-            _text(
+            complete_text(
                 response,
                 HTTPStatus.NOT_FOUND,
                 f"The file {request.path} was not found.",
@@ -168,7 +169,9 @@ class StaticFileHandler:
                 if first >= size or first >= last:
                     file.close()
                     response.set_header("Content-Range", f"bytes */{size}")
-                    _text(response, HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, "")
+                    complete_text(
+                        response, HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, ""
+                    )
                     return
                 start, end = first, last
                 response.status = HTTPStatus.PARTIAL_CONTENT
@@ -255,7 +258,7 @@ def _redirect_to_folder(request: HTTPRequest, response: HTTPResponse) -> None:
     if request.query_string:
         location += "?" + request.query_string
     response.set_header("Location", location)
-    _text(response, HTTPStatus.MOVED_PERMANENTLY, "")
+    complete_text(response, HTTPStatus.MOVED_PERMANENTLY, "")
 
 
 def _etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -314,9 +317,3 @@ def _content_type(filename: str) -> str:
     ):
         return mime + "; charset=utf-8"
     return mime
-
-
-def _text(response: HTTPResponse, status: int, text: str) -> None:
-    response.set_header("Content-Type", "text/plain; charset=utf-8")
-    response.set_body(text)
-    response.completed(status)

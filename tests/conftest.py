@@ -175,13 +175,15 @@ BOTH_LOOPS_MODULES = {"test_websocket", "test_protocol_errors", "test_handshake"
 
 def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
-) -> dict[str, Callable[[], asyncio.AbstractEventLoop]] | None:
-    module = getattr(item, "module", None)
-    if module is None or module.__name__ not in BOTH_LOOPS_MODULES:
-        return None
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    # pytest-asyncio wants a mapping for every test once the hook exists; the
+    # other modules run on asyncio's loop only.
     factories: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
         "asyncio": asyncio.new_event_loop
     }
+    module = getattr(item, "module", None)
+    if module is None or module.__name__ not in BOTH_LOOPS_MODULES:
+        return factories
     try:
         import uvloop
     except ImportError:

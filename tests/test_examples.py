@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 import urllib.request
 from pathlib import Path
 
@@ -91,7 +92,11 @@ def test_echo_server_with_two_processes_serves_and_stops_cleanly(
         return list(await asyncio.gather(*(one(i) for i in range(count))))
 
     with run_example("echo_server.py", tmp_path, "--processes", "2") as server:
-        workers = _children(server.proc.pid)
+        # The port accepts as soon as it is bound, which is before the forks.
+        deadline = time.monotonic() + 5
+        while len(workers := _children(server.proc.pid)) < 2:
+            assert time.monotonic() < deadline, workers
+            time.sleep(0.02)
         assert len(workers) == 2
         assert asyncio.run(talk(server.ws_url(), 20)) == [f"m{i}" for i in range(20)]
         assert stop(server.proc, signal.SIGTERM) == 0

@@ -452,3 +452,32 @@ async def test_a_million_echoes_in_one_session(serve: Callable[..., Any]) -> Non
     assert received == 3 * total
     assert calls >= total
     assert len(depths) == 1, sorted(depths)
+
+
+async def test_send_callbacks_run_once_after_the_peer_is_gone(
+    serve: Callable[..., Any],
+) -> None:
+    """Perfect never leaves a completion uncalled: sends after a disconnect still call back once."""
+    calls: list[str] = []
+    gone = asyncio.get_running_loop().create_future()
+
+    class LateSender:
+        socket_protocol = "echo"
+
+        def handle_session(self, request: HTTPRequest, socket: WebSocket) -> None:
+            def on_read(data: Any, op: OpcodeType, fin: bool) -> None:
+                assert data is None  # the client vanished
+                socket.send_string_message("late", callback=lambda: calls.append("t"))
+                socket.send_binary_message(b"late", callback=lambda: calls.append("b"))
+                socket.send_ping(lambda: calls.append("p"))
+                socket.close()
+                socket.send_pong(lambda: gone.set_result(socket.is_connected))
+
+            socket.read_string_message(on_read)
+
+    served = await serve_handler(serve, LateSender())
+    client = await RawClient.connect(served.port, handshake())
+    client.writer.transport.abort()
+    assert await asyncio.wait_for(gone, timeout(5)) is False
+    await asyncio.sleep(0.05)
+    assert calls == ["t", "b", "p"]
