@@ -207,6 +207,36 @@ class FrameReader:
             return None
         b0 = buf[start]
         b1 = buf[start + 1]
+        if (
+            (b0 == 0x81 or b0 == 0x82)
+            and 0x80 <= b1 < 0xFE
+            and self._message_opcode is None
+        ):
+            # Fast path for nearly every chat-sized message: one whole masked
+            # text or binary frame under 126 bytes, outside a fragmented
+            # message. The checks below would all pass; skip them.
+            next_start = start + b1 - 0x7A  # 2-byte header + 4-byte mask + length
+            if next_start > end:
+                return None
+            if b1 - 0x80 > self.max_message_size:
+                raise ProtocolError(
+                    CloseCode.MESSAGE_TOO_BIG,
+                    f"message over {self.max_message_size} bytes",
+                )
+            payload = unmask_frame(buf, start + 2, next_start)
+            if b0 == 0x82:
+                return _new_frame(
+                    Frame, (OpcodeType.BINARY, True, payload, None, None, "")
+                ), next_start
+            try:
+                text = payload.decode()
+            except UnicodeDecodeError:
+                raise ProtocolError(
+                    CloseCode.INVALID_DATA, "invalid UTF-8 in text message"
+                ) from None
+            return _new_frame(
+                Frame, (OpcodeType.TEXT, True, payload, text, None, "")
+            ), next_start
         if b0 & 0x70:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "reserved bits set")
         opcode = _OPCODES[b0 & 0x0F]

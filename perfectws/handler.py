@@ -8,7 +8,6 @@ Protocols`` and hands the socket from Tornado's IOStream to a
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -244,23 +243,9 @@ def _upgrade(
     sock, early = _take_socket(stream)
     if sock is None:
         return  # the client is already gone
-
-    def on_open(ws: WebSocket) -> None:
-        assert ws._transport is not None
-        ws._transport.write(head)
-        if early:
-            ws._feed(early)
-        _trampoline.run(ws, handler.handle_session, request, ws)
-
-    ws = WebSocket(request, max_message_size=max_message_size, on_open=on_open)
-    loop = ws._loop
-    task = loop.create_task(loop.connect_accepted_socket(lambda: ws, sock))
-    task.add_done_callback(_log_transport_failure)
-
-
-def _log_transport_failure(task: asyncio.Task[object]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.debug("could not start a WebSocket transport", exc_info=task.exception())
+    ws = WebSocket(request, max_message_size=max_message_size)
+    ws._attach(sock, head, early)
+    _trampoline.run(ws, handler.handle_session, request, ws)
 
 
 def _take_socket(stream: IOStream) -> tuple[socket.socket | None, bytes]:

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final
 
 from .exceptions import ConcurrencyError
 from .frames import (
@@ -69,6 +70,10 @@ _shared_view = memoryview(_shared)
 # buffer without bound.
 _PAUSE_AT: Final = 64 * 1024
 _MIN_FREE: Final = 16 * 1024
+# Above this much unsent output, send completions wait until it drains below
+# the low mark (asyncio's transport defaults).
+_WRITE_HIGH: Final = 64 * 1024
+_WRITE_LOW: Final = 16 * 1024
 
 
 class _Trampoline:
@@ -96,10 +101,23 @@ class _Trampoline:
         self._unflushed: list[WebSocket] = []
 
     def run(self, ws: WebSocket, fn: Callable[..., Any], *args: Any) -> None:
-        """Queue ``fn(*args)`` and, from an event-loop entry point, drain now."""
-        self._queue.append((ws, fn, args))
-        if not self._running:
+        """From an event-loop entry point: run ``fn(*args)`` now, then what it queued."""
+        if self._running or self._queue:
+            # Keep first-in, first-out with what is already waiting.
+            self._queue.append((ws, fn, args))
             self.drain()
+            return
+        self._running = True
+        try:
+            try:
+                fn(*args)
+            except Exception:
+                ws._handler_failed()
+            self._run_queue()
+        finally:
+            self._running = False
+            if self._unflushed:
+                self._flush()
 
     def soon(self, ws: WebSocket, fn: Callable[..., Any], *args: Any) -> None:
         """Queue ``fn(*args)`` to run after the current callback, never inside it."""
@@ -116,29 +134,35 @@ class _Trampoline:
             return
         self._running = True
         self._scheduled_on = None
-        queue = self._queue
-        unflushed = self._unflushed
         try:
-            while queue:
-                ws, fn, args = queue.popleft()
-                try:
-                    fn(*args)
-                except Exception:
-                    ws._handler_failed()
+            self._run_queue()
         finally:
             self._running = False
-            if unflushed:
-                # Flushing calls no user code (at most pause_writing), so the
-                # queue stays empty.
-                for ws in unflushed:
-                    ws._flush()
-                unflushed.clear()
+            if self._unflushed:
+                self._flush()
+
+    def _run_queue(self) -> None:
+        queue = self._queue
+        while queue:
+            ws, fn, args = queue.popleft()
+            try:
+                fn(*args)
+            except Exception:
+                ws._handler_failed()
+
+    def _flush(self) -> None:
+        # Flushing calls no user code (at most pause_writing), so the queue
+        # stays empty.
+        unflushed = self._unflushed
+        for ws in unflushed:
+            ws._flush()
+        unflushed.clear()
 
 
 _trampoline = _Trampoline()
 
 
-class WebSocket(asyncio.BufferedProtocol):
+class WebSocket:
     """One WebSocket session, driven by callbacks.
 
     Swift: ``class WebSocket: Equatable``
@@ -150,10 +174,6 @@ class WebSocket(asyncio.BufferedProtocol):
     ``True``) when the read fails: the peer closed or vanished, the read timed
     out, or the peer broke the protocol (perfectws has then already sent the
     RFC 6455 Close code: 1002, 1007 or 1009).
-
-    The methods ``connection_made``, ``get_buffer``, ``buffer_updated``,
-    ``eof_received``, ``connection_lost``, ``pause_writing`` and
-    ``resume_writing`` are asyncio plumbing, not part of the API.
 
     Differs from Perfect:
 
@@ -175,11 +195,11 @@ class WebSocket(asyncio.BufferedProtocol):
         "_buf",
         "_close_timer",
         "_dispatch_queued",
+        "_close_when_flushed",
         "_end",
-        "_handler",
+        "_fd",
         "_loop",
         "_need",
-        "_on_open",
         "_out",
         "_read_callback",
         "_read_paused",
@@ -188,9 +208,12 @@ class WebSocket(asyncio.BufferedProtocol):
         "_reader",
         "_send_continues",
         "_server",
+        "_shutdown_when_flushed",
+        "_sock",
         "_start",
         "_state",
-        "_transport",
+        "_wbuf",
+        "_wbuf_size",
         "_write_paused",
         "_write_waiters",
         "close_timeout",
@@ -203,7 +226,6 @@ class WebSocket(asyncio.BufferedProtocol):
         request: HTTPRequest,
         *,
         max_message_size: int = 16 * 1024 * 1024,
-        on_open: Callable[[WebSocket], None] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.request = request
@@ -216,8 +238,8 @@ class WebSocket(asyncio.BufferedProtocol):
         self.close_timeout: float = 5.0
         self._loop = loop or asyncio.get_running_loop()
         self._server: HTTPServer | None = request._server
-        self._on_open = on_open
-        self._transport: asyncio.Transport | None = None
+        self._sock: socket.socket | None = None
+        self._fd = -1
         self._state = _OPEN
         self._reader = FrameReader(max_message_size)
         self._buf = bytearray()
@@ -232,9 +254,12 @@ class WebSocket(asyncio.BufferedProtocol):
         self._send_continues = False
         self._write_paused = False
         self._out: list[bytes] | None = None
+        self._wbuf: deque[bytes | memoryview] | None = None
+        self._wbuf_size = 0
+        self._shutdown_when_flushed = False
+        self._close_when_flushed = False
         self._write_waiters: list[SendCallback] | None = None
         self._close_timer: asyncio.TimerHandle | None = None
-        self._handler: object = None
 
     # ------------------------------------------------------------------ API
 
@@ -244,7 +269,7 @@ class WebSocket(asyncio.BufferedProtocol):
 
         Swift: ``var isConnected: Bool``
         """
-        return self._state == _OPEN and self._transport is not None
+        return self._state == _OPEN and self._sock is not None
 
     def read_string_message(self, callback: StringReadCallback) -> None:
         """Read one frame and call ``callback(string, op, fin)``.
@@ -336,10 +361,8 @@ class WebSocket(asyncio.BufferedProtocol):
         """
         if self._state != _OPEN:
             return
-        transport = self._transport
-        if transport is None:
-            # Closed before the upgrade finished: nothing was sent yet.
-            self._state = _CLOSED
+        if self._sock is None:
+            self._state = _CLOSED  # never attached: nothing to tell the peer
             return
         self._write(encode_close(code, reason))
         self._state = _CLOSING
@@ -368,7 +391,7 @@ class WebSocket(asyncio.BufferedProtocol):
             self._fail_read()
         elif self._end > self._start:
             self._queue_dispatch()
-        else:
+        elif self._read_paused or self.read_timeout_seconds >= 0:
             self._wait_for_frame()
 
     def _queue_dispatch(self) -> None:
@@ -381,7 +404,7 @@ class WebSocket(asyncio.BufferedProtocol):
         if self._read_paused:
             self._resume_reading()
         timeout = self.read_timeout_seconds
-        if timeout is not None and timeout >= 0 and self._read_timer is None:
+        if timeout >= 0 and self._read_timer is None:
             self._read_timer = self._loop.call_later(timeout, self._read_timed_out)
 
     def _read_timed_out(self) -> None:
@@ -479,7 +502,7 @@ class WebSocket(asyncio.BufferedProtocol):
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection: send Close with ``code``, stop reading, drop TCP."""
         logger.debug("failing WebSocket %s: %d %s", self.request.path, code, reason)
-        if self._state == _OPEN and self._transport is not None:
+        if self._state == _OPEN and self._sock is not None:
             self._write(encode_close(code, reason))
         self._state = _CLOSED
         self._fail_read()
@@ -492,27 +515,33 @@ class WebSocket(asyncio.BufferedProtocol):
             self._fail(CloseCode.INTERNAL_ERROR, "internal error")
 
     def _close_transport(self) -> None:
-        transport = self._transport
-        if transport is None:
+        """Half-close once our frames are out, then wait for the peer's FIN.
+
+        Closing with unread input would send a RST that can overtake our Close
+        frame, so the socket is shut for writing only, and closed when the peer
+        closes too (or after ``close_timeout``).
+        """
+        if self._sock is None:
             return
         if self._close_timer is not None:
             self._close_timer.cancel()
         self._flush()
-        # Half-close first and let the peer read our Close before the socket goes:
-        # closing with unread input would send a RST that can overtake it.
-        if transport.can_write_eof():
-            try:
-                transport.write_eof()
-            except OSError:
-                pass
+        if self._wbuf:
+            self._shutdown_when_flushed = True
+        else:
+            self._shutdown()
         self._resume_reading()
         self._close_timer = self._loop.call_later(self.close_timeout, self._abort)
 
+    def _shutdown(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
     def _abort(self) -> None:
-        transport = self._transport
-        self._state = _CLOSED
-        if transport is not None:
-            transport.abort()
+        self._connection_lost(None)
 
     # ---------------------------------------------------------- sending
 
@@ -526,8 +555,7 @@ class WebSocket(asyncio.BufferedProtocol):
         if self._send_continues:
             opcode = OpcodeType.CONTINUATION
         self._send_continues = not final
-        transport = self._transport
-        if self._state == _OPEN and transport is not None:
+        if self._state == _OPEN and self._sock is not None:
             self._write(encode_frame(opcode, bytes(payload), final))
         if callback is not None:
             self._complete(callback)
@@ -541,7 +569,7 @@ class WebSocket(asyncio.BufferedProtocol):
             self._complete(callback)
 
     def _write_control(self, opcode: OpcodeType, payload: bytes) -> None:
-        if self._transport is not None:
+        if self._sock is not None:
             self._write(encode_frame(opcode, payload))
 
     def _write(self, data: bytes) -> None:
@@ -557,14 +585,14 @@ class WebSocket(asyncio.BufferedProtocol):
                 _trampoline._unflushed.append(self)
             else:
                 out.append(data)
-        elif self._transport is not None:
-            self._transport.write(data)
+        else:
+            self._send_now(data)
 
     def _flush(self) -> None:
         out = self._out
         self._out = None
-        if out and self._transport is not None:
-            self._transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if out:
+            self._send_now(out[0] if len(out) == 1 else b"".join(out))
 
     def _complete(self, callback: SendCallback) -> None:
         if self._write_paused and self._state != _CLOSED:
@@ -573,6 +601,8 @@ class WebSocket(asyncio.BufferedProtocol):
             if self._write_waiters is None:
                 self._write_waiters = []
             self._write_waiters.append(callback)
+        elif _trampoline._running:
+            _trampoline._queue.append((self, callback, ()))
         else:
             _trampoline.soon(self, callback)
 
@@ -583,33 +613,72 @@ class WebSocket(asyncio.BufferedProtocol):
             for callback in waiters:
                 _trampoline.soon(self, callback)
 
-    # ---------------------------------------------------------- asyncio plumbing
+    # ---------------------------------------------------------- the socket
+    #
+    # The session drives its socket itself with the loop's add_reader and
+    # add_writer instead of an asyncio transport: a transport adds four Python
+    # calls per read (the selector callback, get_buffer, buffer_updated and
+    # their wrappers) and two per write, a third of what an echo costs here
+    # (docs/performance.md). The loop is still Tornado's IOLoop (asyncio or
+    # uvloop); only the transport object is gone.
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports do not subclass asyncio.Transport; they quack alike.
-        transport = cast(asyncio.Transport, transport)
-        if self._state != _OPEN:
-            transport.close()  # closed while the upgrade was still in flight
-            return
-        self._transport = transport
+    def _attach(self, sock: socket.socket, head: bytes, early: bytes) -> None:
+        """Own ``sock`` from now on: send the 101 ``head``, keep the ``early`` bytes."""
+        sock.setblocking(False)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not TCP (a UNIX socket in someone's test): nothing to tune
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._loop.add_reader(self._fd, self._on_readable)
         if self._server is not None:
             self._server._track(self)
-        on_open = self._on_open
-        self._on_open = None
-        if on_open is not None:
-            on_open(self)
+        self._send_now(head)
+        if early:
+            self._feed(early)
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        start, end = self._start, self._end
-        if start == end:
+    def _on_readable(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        if self._start == self._end:
             # Nothing pending: read into the shared buffer, parse in place.
             self._buf = _shared
             self._start = self._end = 0
-            return _shared_view
+            view = _shared_view
+        else:
+            view = self._room()
+        try:
+            nbytes = sock.recv_into(view)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._connection_lost(exc)
+            return
+        finally:
+            del view  # a view of our own buffer would pin its size
+        if not nbytes:
+            self._eof_received()
+        elif self._state == _CLOSED:
+            # Failed or answered: input only matters as the wait for EOF.
+            self._start = self._end = 0
+        else:
+            self._end += nbytes
+            if not self._dispatch_queued:
+                # (If a read already queued a dispatch, that one sees these bytes.)
+                self._dispatch_queued = True
+                _trampoline.run(self, self._dispatch)
+            if self._buf is _shared and self._start != self._end:
+                self._keep_leftover()
+
+    def _room(self) -> memoryview:
+        """Free space after the pending bytes in this connection's own buffer."""
         buf = self._buf
         if buf is _shared:
-            # Cannot happen: buffer_updated copies leftovers out of _shared.
+            # Cannot happen: _on_readable copies leftovers out of _shared.
             raise RuntimeError("perfectws: pending data left in the shared buffer")
+        start, end = self._start, self._end
         pending = end - start
         want = max(self._need, pending + _MIN_FREE)
         if len(buf) - end < _MIN_FREE or len(buf) < want:
@@ -624,19 +693,6 @@ class WebSocket(asyncio.BufferedProtocol):
                 self._buf = buf = grown
                 self._start, self._end = 0, pending
         return memoryview(buf)[self._end :]
-
-    def buffer_updated(self, nbytes: int) -> None:
-        if self._state == _CLOSED:
-            # Failed or fully closed: input only matters as the wait for EOF.
-            self._start = self._end = 0
-            return
-        self._end += nbytes
-        if not self._dispatch_queued:
-            # (If a read already queued a dispatch, that one sees these bytes.)
-            self._dispatch_queued = True
-            _trampoline.run(self, self._dispatch)
-        if self._buf is _shared:
-            self._keep_leftover()
 
     def _feed(self, data: bytes) -> None:
         """Take bytes that arrived with the handshake, before this protocol ran."""
@@ -657,15 +713,90 @@ class WebSocket(asyncio.BufferedProtocol):
         self._buf = own
         self._start, self._end = 0, pending
 
-    def eof_received(self) -> bool | None:
-        # The peer half-closed without a Close frame: the session is over.
+    def _eof_received(self) -> None:
+        """The peer closed its side: the session is over (with or without a Close)."""
         self._state = _CLOSED
         self._fail_read()
-        return False  # let asyncio close the transport
+        if self._wbuf:
+            self._close_when_flushed = True  # let our last frames out first
+            self._pause_reading()
+        else:
+            self._connection_lost(None)
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def _send_now(self, data: bytes) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        wbuf = self._wbuf
+        if wbuf:
+            wbuf.append(data)
+            self._wbuf_size += len(data)
+            if self._wbuf_size > _WRITE_HIGH:
+                self._write_paused = True
+            return
+        try:
+            sent = sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._connection_lost(exc)
+            return
+        if sent < len(data):
+            # The socket is full: keep the rest and send it when it drains.
+            self._wbuf = deque([memoryview(data)[sent:]])
+            self._wbuf_size = len(data) - sent
+            self._write_paused = self._wbuf_size > _WRITE_HIGH
+            self._loop.add_writer(self._fd, self._on_writable)
+
+    def _on_writable(self) -> None:
+        sock, wbuf = self._sock, self._wbuf
+        if sock is None or wbuf is None:
+            return
+        while wbuf:
+            data = wbuf[0]
+            try:
+                sent = sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                self._connection_lost(exc)
+                return
+            self._wbuf_size -= sent
+            if sent < len(data):
+                wbuf[0] = memoryview(data)[sent:]
+                break
+            wbuf.popleft()
+        if not wbuf:
+            self._wbuf = None
+            self._loop.remove_writer(self._fd)
+            if self._close_when_flushed:
+                self._connection_lost(None)
+                return
+            if self._shutdown_when_flushed:
+                self._shutdown_when_flushed = False
+                self._shutdown()
+        if self._write_paused and self._wbuf_size <= _WRITE_LOW:
+            self._write_paused = False
+            if self._write_waiters:
+                self._release_write_waiters()
+                _trampoline.drain()
+
+    def _connection_lost(self, exc: Exception | None) -> None:
+        """The socket is gone (or we drop it): release everything, fail the read."""
+        sock = self._sock
+        if sock is None:
+            return
+        if exc is not None:
+            logger.debug("WebSocket %s lost: %s", self.request.path, exc)
+        self._sock = None
         self._state = _CLOSED
-        self._transport = None
+        loop = self._loop
+        if not self._read_paused:
+            loop.remove_reader(self._fd)
+        if self._wbuf is not None:
+            loop.remove_writer(self._fd)
+            self._wbuf = None
+        sock.close()
         if self._read_timer is not None:
             self._read_timer.cancel()
             self._read_timer = None
@@ -675,27 +806,19 @@ class WebSocket(asyncio.BufferedProtocol):
         if self._buf is not _shared:
             self._buf = bytearray()
         self._start = self._end = 0
+        self._out = None
         if self._server is not None:
             self._server._untrack(self)
         self._release_write_waiters()
         if self._read_callback is not None:
             _trampoline.run(self, self._deliver_failure)
 
-    def pause_writing(self) -> None:
-        self._write_paused = True
-
-    def resume_writing(self) -> None:
-        self._write_paused = False
-        if self._write_waiters:
-            self._release_write_waiters()
-            _trampoline.drain()
-
     def _pause_reading(self) -> None:
-        if not self._read_paused and self._transport is not None:
+        if not self._read_paused and self._sock is not None:
             self._read_paused = True
-            self._transport.pause_reading()
+            self._loop.remove_reader(self._fd)
 
     def _resume_reading(self) -> None:
-        if self._read_paused and self._transport is not None:
+        if self._read_paused and self._sock is not None:
             self._read_paused = False
-            self._transport.resume_reading()
+            self._loop.add_reader(self._fd, self._on_readable)
