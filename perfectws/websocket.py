@@ -1,15 +1,19 @@
-"""The WebSocket session: Perfect's ``WebSocket`` class on an asyncio transport.
+"""The WebSocket session: Perfect's ``WebSocket`` class on the IOLoop.
 
-After the upgrade the socket leaves Tornado's IOStream and runs on the same
-event loop as an :class:`asyncio.BufferedProtocol`. Why:
+After the upgrade the socket leaves Tornado's IOStream and the session drives
+it itself, on the same event loop (Tornado's IOLoop: asyncio's, or uvloop's).
+Why:
 
 * Perfect reads one *frame* per call and only when the handler asks; Tornado's
   ``WebSocketHandler`` reassembles messages and reads with several awaits per
   frame (the slowest server measured, ``docs/performance.md``).
-* A ``BufferedProtocol`` reads into memory perfectws owns: one shared buffer
-  for every connection, so an idle connection holds no read buffer, and the
-  read path never asks malloc for 256 KiB per ``recv`` (the glibc mmap trap
-  that makes a cold asyncio server three times slower).
+* The session reads into memory perfectws owns: one shared buffer for every
+  connection, so an idle connection holds no read buffer, and the read path
+  never asks malloc for 256 KiB per ``recv`` (the glibc mmap trap that makes a
+  cold asyncio server three times slower).
+* It skips the asyncio transport and watches every session's socket with one
+  epoll (:class:`_ReadPoller`): per message that saves the Python calls that
+  dominate a small echo's cost.
 
 Callbacks run on a trampoline (:class:`_Trampoline`): a callback that sends,
 whose completion reads, whose callback sends again (Perfect's EchoHandler
@@ -34,6 +38,7 @@ from .frames import (
     ProtocolError,
     encode_close,
     encode_frame,
+    encode_header,
 )
 
 if TYPE_CHECKING:
@@ -75,6 +80,9 @@ _MIN_FREE: Final = 16 * 1024
 # the low mark (asyncio's transport defaults).
 _WRITE_HIGH: Final = 64 * 1024
 _WRITE_LOW: Final = 16 * 1024
+# From this payload size on, a frame's header and payload are sent with one
+# sendmsg() instead of being joined: copying costs more than the iovec.
+_GATHER_AT: Final = 16 * 1024
 
 
 class _Trampoline:
@@ -287,6 +295,7 @@ class WebSocket:
         "_loop",
         "_need",
         "_out",
+        "_out_size",
         "_read_callback",
         "_read_paused",
         "_read_text",
@@ -341,6 +350,7 @@ class WebSocket:
         self._send_continues = False
         self._write_paused = False
         self._out: list[bytes] | None = None
+        self._out_size = 0
         self._wbuf: deque[bytes | memoryview] | None = None
         self._wbuf_size = 0
         self._shutdown_when_flushed = False
@@ -643,7 +653,16 @@ class WebSocket:
             opcode = OpcodeType.CONTINUATION
         self._send_continues = not final
         if self._state == _OPEN and self._sock is not None:
-            self._write(encode_frame(opcode, bytes(payload), final))
+            data = bytes(payload)
+            if len(data) < _GATHER_AT:
+                self._write(encode_frame(opcode, data, final))
+            elif _trampoline._running:
+                # Header and payload go out in one sendmsg() at the flush,
+                # without copying the payload behind the header.
+                self._write(encode_header(opcode, len(data), final))
+                self._write(data)
+            else:
+                self._send_gathered([encode_header(opcode, len(data), final), data])
         if callback is not None:
             self._complete(callback)
 
@@ -664,22 +683,35 @@ class WebSocket:
 
         A handler that answers several pipelined frames then costs one send()
         instead of one per frame; with one message in flight nothing changes.
+        Past 64 KiB the frames go out at once, so that a full socket holds
+        back the send completions (see _complete) instead of this list growing.
         """
         if _trampoline._running:
             out = self._out
             if out is None:
                 self._out = [data]
+                self._out_size = len(data)
                 _trampoline._unflushed.append(self)
             else:
                 out.append(data)
+                self._out_size += len(data)
+            if self._out_size >= _WRITE_HIGH:
+                self._flush()
         else:
             self._send_now(data)
 
     def _flush(self) -> None:
         out = self._out
         self._out = None
-        if out:
-            self._send_now(out[0] if len(out) == 1 else b"".join(out))
+        if not out:
+            return
+        if len(out) == 1:
+            self._send_now(out[0])
+        elif len(out) <= 16 and any(len(data) >= _GATHER_AT for data in out):
+            # (Few buffers: sendmsg() refuses more than IOV_MAX, 1024 on Linux.)
+            self._send_gathered(out)
+        else:
+            self._send_now(b"".join(out))
 
     def _complete(self, callback: SendCallback) -> None:
         if self._write_paused and self._state != _CLOSED:
@@ -830,11 +862,34 @@ class WebSocket:
             self._connection_lost(exc)
             return
         if sent < len(data):
-            # The socket is full: keep the rest and send it when it drains.
-            self._wbuf = deque([memoryview(data)[sent:]])
-            self._wbuf_size = len(data) - sent
-            self._write_paused = self._wbuf_size > _WRITE_HIGH
-            self._loop.add_writer(self._fd, self._on_writable)
+            self._keep_unsent(memoryview(data)[sent:])
+
+    def _send_gathered(self, parts: list[bytes]) -> None:
+        """Send several buffers with one sendmsg(), copying none of them."""
+        sock = self._sock
+        if sock is None:
+            return
+        if self._wbuf:
+            for data in parts:
+                self._send_now(data)
+            return
+        try:
+            sent = sock.sendmsg(parts)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._connection_lost(exc)
+            return
+        if sent < sum(map(len, parts)):
+            # The socket filled up: one copy of what is left, then wait.
+            self._keep_unsent(memoryview(b"".join(parts))[sent:])
+
+    def _keep_unsent(self, rest: memoryview) -> None:
+        """The socket is full: keep ``rest`` and send it when the socket drains."""
+        self._wbuf = deque([rest])
+        self._wbuf_size = len(rest)
+        self._write_paused = self._wbuf_size > _WRITE_HIGH
+        self._loop.add_writer(self._fd, self._on_writable)
 
     def _on_writable(self) -> None:
         sock, wbuf = self._sock, self._wbuf

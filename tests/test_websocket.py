@@ -481,3 +481,29 @@ async def test_send_callbacks_run_once_after_the_peer_is_gone(
     assert await asyncio.wait_for(gone, timeout(5)) is False
     await asyncio.sleep(0.05)
     assert calls == ["t", "b", "p"]
+
+
+async def test_large_sends_to_a_slow_reader_arrive_intact(
+    serve: Callable[..., Any],
+) -> None:
+    """Sends larger than the socket buffer queue and drain; completions wait for the drain."""
+    completed: list[int] = []
+    blob = bytes(range(256)) * (8 * 1024 * 4)  # 8 MiB
+
+    class Flood:
+        socket_protocol = "echo"
+
+        def handle_session(self, request: HTTPRequest, socket: WebSocket) -> None:
+            socket.send_binary_message(blob, callback=lambda: completed.append(1))
+            socket.send_string_message(
+                "é" * 100_000, callback=lambda: completed.append(2)
+            )
+
+    served = await serve_handler(serve, Flood())
+    client = await RawClient.connect(served.port, handshake())
+    await asyncio.sleep(0.3)  # the client reads nothing yet: the socket fills up
+    assert completed == []  # 8 MiB cannot all be handed to the kernel at once
+    assert await client.recv_frame() == (0x2, True, blob)
+    assert await client.recv_frame() == (0x1, True, ("é" * 100_000).encode())
+    client.close()
+    assert completed == [1, 2]
