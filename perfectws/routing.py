@@ -361,22 +361,14 @@ def _find(
             return node.trailing
         return None
     if slash:
-        # The trailing "/" component: a pattern ending in "/", else "*" (as an
-        # empty last component), else "**". Variables never take it as a value.
+        # The trailing "/" component: a pattern ending in "/" first. Variables
+        # never take it as a value.
         if node.slash is not None:
             return node.slash
-        if node.wildcard is not None:
-            found = _find(node.wildcard, parts, index, False, variables)
-            if found is not None:
-                return found
-        if node.trailing is not None:
-            variables[ROUTE_TRAILING_WILDCARD_KEY] = "/"
-            return node.trailing
-        return None
-    if node.handler is not None:
+    elif node.handler is not None:
         return node.handler
-    # Perfect lets "*" and "**" match an absent last component: this is how a
-    # "*" route answers "/".
+    # Perfect lets "*", then "**", match an absent last component (or the
+    # trailing "/"): this is how a "*" route answers "/".
     if node.wildcard is not None:
         found = _find(node.wildcard, parts, index, False, variables)
         if found is not None:
