@@ -106,7 +106,7 @@ class _Trampoline:
         self._running = False
         self._scheduled_on: asyncio.AbstractEventLoop | None = None
         # Sessions that wrote while callbacks ran: their frames go out in one
-        # transport.write (one send()) when the queue is empty.
+        # send() when the queue is empty.
         self._unflushed: list[WebSocket] = []
 
     def run(self, ws: WebSocket, fn: Callable[..., Any], *args: Any) -> None:
@@ -416,7 +416,7 @@ class WebSocket:
         ``final=False`` starts (or continues) a fragmented message: the next
         sends go out as continuation frames until one has ``final=True``, so
         the peer receives one message. ``callback`` runs once the frame is
-        handed to the transport (after the socket has drained, if the peer
+        handed to the socket (after it has drained, if the peer
         reads slowly), and also if the session is closed, as in Perfect.
         """
         self._send(OpcodeType.TEXT, string.encode(), final, callback)
@@ -594,7 +594,7 @@ class WebSocket:
             self._write(encode_close(code, reason if code else ""))
         self._state = _CLOSED
         self._fail_read()
-        self._close_transport()
+        self._close_socket()
 
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection: send Close with ``code``, stop reading, drop TCP."""
@@ -603,7 +603,7 @@ class WebSocket:
             self._write(encode_close(code, reason))
         self._state = _CLOSED
         self._fail_read()
-        self._close_transport()
+        self._close_socket()
 
     def _handler_failed(self) -> None:
         """A user callback raised: log it once and close this session with 1011."""
@@ -611,7 +611,7 @@ class WebSocket:
         if self._state == _OPEN:
             self._fail(CloseCode.INTERNAL_ERROR, "internal error")
 
-    def _close_transport(self) -> None:
+    def _close_socket(self) -> None:
         """Half-close once our frames are out, then wait for the peer's FIN.
 
         Closing with unread input would send a RST that can overtake our Close
@@ -716,7 +716,7 @@ class WebSocket:
     def _complete(self, callback: SendCallback) -> None:
         if self._write_paused and self._state != _CLOSED:
             # The peer reads slower than we write: hold the completion until the
-            # transport drains, so a send loop cannot buffer without bound.
+            # socket drains, so a send loop cannot buffer without bound.
             if self._write_waiters is None:
                 self._write_waiters = []
             self._write_waiters.append(callback)
@@ -815,7 +815,7 @@ class WebSocket:
         return memoryview(buf)[self._end :]
 
     def _feed(self, data: bytes) -> None:
-        """Take bytes that arrived with the handshake, before this protocol ran."""
+        """Take bytes that arrived with the handshake, before this session read."""
         own = bytearray(len(data) + _MIN_FREE)
         own[: len(data)] = data
         self._buf = own
