@@ -91,6 +91,9 @@ class HTTPServer:
         self.idle_connection_timeout = idle_connection_timeout
         #: Seconds a request's declared body may take to arrive.
         self.body_timeout = body_timeout
+        #: Bytes of request line and headers answered with 431 beyond this.
+        #: Tornado itself reads up to _HEADER_READ_CAP and drops the
+        #: connection without an answer past that.
         self.max_header_size = max_header_size
         self.max_body_size = max_body_size
         self._routes: Routes | None = None
@@ -201,7 +204,9 @@ class HTTPServer:
             _Dispatcher(self),
             idle_connection_timeout=self.idle_connection_timeout,
             body_timeout=self.body_timeout,
-            max_header_size=self.max_header_size,
+            # Tornado closes without a word when headers overflow its limit;
+            # reading a little further lets perfectws answer 431 instead.
+            max_header_size=max(self.max_header_size, _HEADER_READ_CAP),
             max_body_size=self.max_body_size,
         )
         server.add_sockets(sockets)
@@ -276,6 +281,13 @@ class _Exchange(httputil.HTTPMessageDelegate):
             server=server,
         )
         response = HTTPResponse(request, connection)
+        if _head_size(start_line, headers) > server.max_header_size:
+            complete_text(
+                response,
+                HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                f"request headers over {server.max_header_size} bytes",
+            )
+            return
         if method is None:
             complete_text(
                 response, HTTPStatus.NOT_IMPLEMENTED, "method not implemented"
@@ -305,6 +317,21 @@ class _Exchange(httputil.HTTPMessageDelegate):
 
     def on_connection_close(self) -> None:
         pass
+
+
+# How far Tornado reads a request head before giving up silently: past
+# HTTPServer.max_header_size and up to this, the answer is 431.
+_HEADER_READ_CAP = 256 * 1024
+
+
+def _head_size(
+    start_line: httputil.RequestStartLine, headers: httputil.HTTPHeaders
+) -> int:
+    """The size of the request line and headers as sent (give or take spaces)."""
+    size = len(start_line.method) + len(start_line.path) + len(start_line.version) + 4
+    for name, value in headers.get_all():
+        size += len(name) + len(value) + 4
+    return size
 
 
 def _fork_workers(count: int) -> bool:

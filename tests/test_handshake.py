@@ -335,11 +335,25 @@ async def test_post_to_get_only_echo_gets_404(echo_server: Served) -> None:
 # ------------------------------------------------------------------ hostile HTTP
 
 
-async def test_huge_header_is_refused_without_hanging(echo_server: Served) -> None:
-    """A 64 KiB header (over Tornado's 16 KiB max_header_size): connection closed, no 101."""
+async def test_huge_header_gets_431(echo_server: Served) -> None:
+    """A 64 KiB header (over max_header_size, 16 KiB): 431, not an upgrade."""
+    async with bystander(echo_server) as guard:
+        client = await RawClient.connect(
+            echo_server.port, handshake(extra="X-Big: " + "a" * 65536 + "\r\n")
+        )
+        await guard.check("during")
+        assert client.status_line == b"HTTP/1.1 431 Request Header Fields Too Large"
+        assert client.body == b"request headers over 16384 bytes"
+        client.close()
+
+
+async def test_header_past_the_read_cap_is_dropped_without_hanging(
+    echo_server: Served,
+) -> None:
+    """Past 256 KiB of headers Tornado stops reading and closes: no answer, no hang."""
     async with bystander(echo_server) as guard:
         reader, writer = await asyncio.open_connection("127.0.0.1", echo_server.port)
-        writer.write(handshake(extra="X-Big: " + "a" * 65536 + "\r\n"))
+        writer.write(handshake(extra="X-Big: " + "a" * (300 * 1024) + "\r\n"))
         with contextlib.suppress(ConnectionResetError, BrokenPipeError):
             await asyncio.wait_for(writer.drain(), timeout(5))
         await guard.check("during")
@@ -402,10 +416,10 @@ async def test_header_under_the_limit_upgrades(echo_server: Served) -> None:
 
 
 async def test_binary_garbage_without_newline_is_closed(echo_server: Served) -> None:
-    """64 KiB of binary with no line end: the connection is closed at the header limit."""
+    """320 KiB of binary with no line end: closed at the 256 KiB read cap, no hang."""
     async with bystander(echo_server) as guard:
         reader, writer = await asyncio.open_connection("127.0.0.1", echo_server.port)
-        writer.write(b"\x00\xff\x13\x37" * 16384)
+        writer.write(b"\x00\xff\x13\x37" * (80 * 1024))
         with contextlib.suppress(ConnectionResetError, BrokenPipeError):
             await asyncio.wait_for(writer.drain(), timeout(5))
         await guard.check("during")
