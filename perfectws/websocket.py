@@ -338,7 +338,7 @@ class WebSocket:
         self._readers: _ReadPoller | _LoopReaders | None = None
         self._state = _OPEN
         self._reader = FrameReader(max_message_size)
-        self._buf = bytearray()
+        self._buf = _shared  # no buffer of its own until a frame spans reads
         self._start = 0
         self._end = 0
         self._need = 0
