@@ -24,7 +24,9 @@ from perfectws import (
     WebSocketSessionHandler,
 )
 
-WEBROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "webroot")
+WEBROOT = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "webroot")
+)
 
 
 def add_websockets_handler() -> None:
