@@ -344,19 +344,28 @@ def _fork_workers(count: int) -> bool:
     SIGINT and SIGTERM to every worker and waits for them all.
     """
     workers: set[int] = set()
-    for _ in range(count):
-        pid = os.fork()
-        if pid == 0:
-            return True
-        workers.add(pid)
 
     def forward(signum: int, frame: object) -> None:
         for pid in workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    # Hold SIGINT/SIGTERM back while forking: one that arrived before the
+    # parent forwards them would stop the parent alone and orphan the workers.
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    try:
+        for _ in range(count):
+            pid = os.fork()
+            if pid == 0:
+                # A worker stops on these by default until its loop handles them.
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
+                return True
+            workers.add(pid)
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGINT, forward)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
     while workers:
         try:
             pid, _status = os.wait()
