@@ -7,7 +7,13 @@ the modules hold the same names (each module's ``__all__``).
 from __future__ import annotations
 
 # .exceptions
-from .exceptions import ConcurrencyError, PerfectWSError, RouteError
+from .exceptions import (
+    CloseFrameError,
+    ConcurrencyError,
+    NotServedError,
+    PerfectWSError,
+    RouteError,
+)
 
 # .frames
 from .frames import CloseCode, OpcodeType
@@ -63,7 +69,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     # .exceptions
+    "CloseFrameError",
     "ConcurrencyError",
+    "NotServedError",
     "PerfectWSError",
     "RouteError",
     # .frames

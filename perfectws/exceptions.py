@@ -8,12 +8,23 @@ The tree::
 
     PerfectWSError
     ├── RouteError        (also a ValueError)
-    └── ConcurrencyError  (also a RuntimeError)
+    ├── CloseFrameError   (also a ValueError)
+    ├── ConcurrencyError  (also a RuntimeError)
+    └── NotServedError    (also a RuntimeError)
+
+tests/test_exceptions.py reads every ``raise`` in the package and checks that
+each raises one of these (or is internal and never leaves perfectws).
 """
 
 from __future__ import annotations
 
-__all__ = ["ConcurrencyError", "PerfectWSError", "RouteError"]
+__all__ = [
+    "CloseFrameError",
+    "ConcurrencyError",
+    "NotServedError",
+    "PerfectWSError",
+    "RouteError",
+]
 
 
 class PerfectWSError(Exception):
@@ -32,4 +43,22 @@ class ConcurrencyError(PerfectWSError, RuntimeError):
 
     Perfect reads one frame per call; overlapping reads would make the order of
     delivery undefined, so perfectws refuses the second one at once.
+    """
+
+
+class CloseFrameError(PerfectWSError, ValueError):
+    """``close(code, reason)`` was given what a Close frame cannot carry.
+
+    RFC 6455 section 7.4 lets an endpoint send 1000-1003, 1007-1014 and
+    3000-4999, and a control frame holds at most 125 bytes (so a reason of at
+    most 123 bytes of UTF-8).
+    """
+
+
+class NotServedError(PerfectWSError, RuntimeError):
+    """A WebSocket upgrade was asked of a request no perfectws server received.
+
+    ``WebSocketHandler.handle_request`` takes the request's connection over,
+    so the request must come from :class:`~perfectws.HTTPServer`, not be
+    built by hand.
     """

@@ -21,6 +21,8 @@ import struct
 from enum import IntEnum
 from typing import NamedTuple
 
+from .exceptions import CloseFrameError
+
 __all__ = ["CloseCode", "OpcodeType"]
 
 
@@ -372,5 +374,7 @@ def encode_close(code: int | None = None, reason: str = "") -> bytes:
         return encode_frame(OpcodeType.CLOSE, b"")
     data = code.to_bytes(2, "big") + reason.encode()
     if len(data) > 125:
-        raise ValueError("a close reason must encode to at most 123 bytes of UTF-8")
+        raise CloseFrameError(
+            "a close reason must encode to at most 123 bytes of UTF-8"
+        )
     return encode_frame(OpcodeType.CLOSE, data)

@@ -12,20 +12,19 @@ import base64
 import binascii
 import hashlib
 import logging
-import socket
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
+from ._takeover import take_socket
+from ._trampoline import trampoline
+from .exceptions import NotServedError
 from .method import HTTPMethod
 from .response import complete_text
-from .websocket import WebSocket, _trampoline
+from .websocket import WebSocket
 
 if TYPE_CHECKING:
-    from tornado.http1connection import HTTP1Connection
-    from tornado.iostream import IOStream
-
     from .request import HTTPRequest
     from .response import HTTPResponse
 
@@ -234,37 +233,16 @@ def _upgrade(
     head: bytes,
     max_message_size: int,
 ) -> None:
-    """Write the 101, move the socket to a WebSocket protocol, start the session."""
-    connection: HTTP1Connection | None = request._connection
-    if connection is None:
-        raise RuntimeError("handle_request needs a request from perfectws.HTTPServer")
+    """Write the 101, move the socket to a WebSocket session, start the session."""
+    context = request.server_context
+    if context is None:
+        raise NotServedError(
+            "handle_request needs a request received by perfectws.HTTPServer"
+        )
     response._detach()
-    stream = connection.detach()
-    sock, early = _take_socket(stream)
+    sock, early = take_socket(context.connection)
     if sock is None:
         return  # the client is already gone
     ws = WebSocket(request, max_message_size=max_message_size)
-    ws._attach(sock, head, early)
-    _trampoline.run(ws, handler.handle_session, request, ws)
-
-
-def _take_socket(stream: IOStream) -> tuple[socket.socket | None, bytes]:
-    """Take the socket away from Tornado, with any bytes read past the request.
-
-    Tornado offers ``detach()`` but no way to take the raw socket back, so this
-    reads two of IOStream's private fields (``_read_buffer``, ``_state``);
-    setup.cfg pins Tornado below 7 and tests/test_handshake.py sends a frame in
-    the same packet as the handshake to prove the hand-over keeps it.
-    """
-    sock: socket.socket | None = stream.socket
-    if sock is None or stream.closed():
-        return None, b""
-    size: int = stream._read_buffer_size
-    early = bytes(stream._read_buffer[:size]) if size else b""
-    if stream._state is not None:
-        stream.io_loop.remove_handler(sock)
-        stream._state = None
-    # The stream must not close the socket now that the WebSocket owns it.
-    stream.socket = None  # type: ignore[assignment]
-    stream._closed = True
-    return sock, early
+    ws.attach(sock, head, early)
+    trampoline.run(ws, handler.handle_session, request, ws)

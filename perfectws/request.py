@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import MutableSet
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from tornado.httputil import HTTPHeaders
@@ -12,9 +13,26 @@ from .method import HTTPMethod
 if TYPE_CHECKING:
     from tornado.http1connection import HTTP1Connection
 
-    from .server import HTTPServer
-
 __all__ = ["HTTPRequest", "WebRequest"]
+
+
+class ServerContext:
+    """What the server that received a request lends the handlers it runs.
+
+    Swift: none (Perfect's handlers reach ``request.connection``, a ``NetTCP``).
+
+    ``connection`` is Tornado's connection the request came on, which
+    ``WebSocketHandler`` takes over for the session; ``sessions`` is the
+    server's registry of open WebSockets, which a session joins when it starts
+    and leaves when its connection is gone. The server owns both; nothing here
+    refers back to the server, so the request layer imports nothing above it.
+    """
+
+    __slots__ = ("connection", "sessions")
+
+    def __init__(self, connection: HTTP1Connection, sessions: MutableSet[Any]) -> None:
+        self.connection = connection
+        self.sessions = sessions
 
 
 class HTTPRequest:
@@ -28,9 +46,7 @@ class HTTPRequest:
     """
 
     __slots__ = (
-        "_connection",
         "_query_params",
-        "_server",
         "body",
         "document_root",
         "headers",
@@ -39,6 +55,7 @@ class HTTPRequest:
         "query_string",
         "remote_address",
         "server_address",
+        "server_context",
         "uri",
         "url_variables",
         "version",
@@ -54,9 +71,8 @@ class HTTPRequest:
         body: bytes = b"",
         remote_address: tuple[str, int] | None = None,
         server_address: tuple[str, int] | None = None,
-        connection: HTTP1Connection | None = None,
         document_root: str = "./webroot",
-        server: HTTPServer | None = None,
+        server_context: ServerContext | None = None,
     ) -> None:
         self.method = method
         #: The request target exactly as sent (path and query, still encoded).
@@ -83,9 +99,9 @@ class HTTPRequest:
         self.url_variables: dict[str, str] = {}
         #: The server's document root. Swift: ``var documentRoot: String``
         self.document_root = document_root
+        #: ``None`` for a request built by hand (a unit test's).
+        self.server_context = server_context
         self._query_params: list[tuple[str, str]] | None = None
-        self._connection = connection
-        self._server = server
 
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (any case), or ``None``.

@@ -24,7 +24,7 @@ from tornado import httputil
 from tornado.ioloop import IOLoop
 
 from .method import HTTPMethod
-from .request import HTTPRequest
+from .request import HTTPRequest, ServerContext
 from .response import HTTPResponse, complete_text
 from .routing import Routes, Routing
 
@@ -192,7 +192,7 @@ class HTTPServer:
         while self._websockets and IOLoop.current().time() < deadline:
             await asyncio.sleep(0.01)
         for ws in list(self._websockets):
-            ws._abort()
+            ws.abort()
 
     def _bind_address(self) -> str | None:
         return None if self.server_address in ("", "0.0.0.0") else self.server_address
@@ -211,12 +211,6 @@ class HTTPServer:
         )
         server.add_sockets(sockets)
         self._tornado_server = server
-
-    def _track(self, ws: WebSocket) -> None:
-        self._websockets.add(ws)
-
-    def _untrack(self, ws: WebSocket) -> None:
-        self._websockets.discard(ws)
 
 
 class _Dispatcher(httputil.HTTPServerConnectionDelegate):
@@ -276,9 +270,8 @@ class _Exchange(httputil.HTTPMessageDelegate):
             version=start_line.version,
             body=b"".join(self._body),
             remote_address=address if isinstance(address, tuple) else None,
-            connection=connection,
             document_root=server.document_root,
-            server=server,
+            server_context=ServerContext(connection, server._websockets),
         )
         response = HTTPResponse(request, connection)
         if _head_size(start_line, headers) > server.max_header_size:

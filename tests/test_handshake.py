@@ -133,14 +133,14 @@ async def test_protocol_not_offered_is_not_answered(serve: Callable[..., Any]) -
 def spy_on_hand_over(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """Record the early bytes each hand-over takes from Tornado's read buffer."""
     taken: list[bytes] = []
-    take = perfectws.handler._take_socket
+    take = perfectws.handler.take_socket
 
     def spy(stream: Any) -> Any:
         sock, early = take(stream)
         taken.append(early)
         return sock, early
 
-    monkeypatch.setattr(perfectws.handler, "_take_socket", spy)
+    monkeypatch.setattr(perfectws.handler, "take_socket", spy)
     return taken
 
 

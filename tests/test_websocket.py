@@ -406,7 +406,9 @@ async def test_non_reading_handler_does_not_buffer_without_bound(
         pass  # the client's writes block: the server stopped reading
     assert sent < 20 * 1024 * 1024, "the server kept reading without a read pending"
     ws = sockets[0]
-    assert len(ws._buf) - 0 <= 512 * 1024
+    # The transport's own contract (perfectws/_transport.py): bounded input.
+    assert ws._transport is not None
+    assert len(ws._transport.buf) <= 512 * 1024
     client.writer.transport.abort()
 
 

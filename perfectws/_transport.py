@@ -1,0 +1,411 @@
+"""Moving a session's bytes: the socket, the shared read buffer, the write queue.
+
+After the upgrade a WebSocket's socket leaves Tornado's IOStream and a
+transport drives it on the same event loop. Why not an asyncio transport: it
+adds four Python calls per read (the selector callback, ``get_buffer``,
+``buffer_updated`` and their wrappers) and two per write, a third of what an
+echo costs here (docs/design.md has the A/B figures). Instead:
+
+* **Reads** are watched by one epoll for every session's socket, which the
+  loop watches as a single reader (perfectws/_poller.py), and go into one
+  256 KiB buffer shared by all sessions (:data:`SHARED`): reads happen one at a
+  time on the loop, complete frames are parsed in place, and only what a read
+  leaves unparsed is copied into the session's own buffer. An idle session
+  holds no read buffer.
+* **Writes** go straight to ``send``. While callbacks run on the trampoline
+  they are coalesced and sent once the trampoline's queue is empty; only when
+  the kernel's buffer is full is the rest kept and ``add_writer`` asked for.
+* **Backpressure**: the session pauses reading (the socket leaves the epoll's
+  interest set) and learns from :attr:`SocketTransport.write_paused` when its
+  output outgrows :data:`WRITE_HIGH`.
+
+The transport knows its session only through :class:`TransportUser`, and
+holds no protocol state. :class:`~perfectws._tls.TLSTransport` serves TLS
+sockets, whose raw fd cannot be read, with the same contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections import deque
+from typing import Final, Protocol
+
+from ._poller import readers_for
+from ._trampoline import trampoline
+
+__all__ = ["SHARED", "SocketTransport", "TransportUser"]
+
+logger = logging.getLogger(__name__)
+
+#: One read buffer for every connection: reads happen one at a time on the
+#: loop, and whatever a read leaves unparsed is copied to the connection's own.
+SHARED_SIZE: Final = 256 * 1024
+SHARED = bytearray(SHARED_SIZE)
+_shared_view = memoryview(SHARED)
+
+#: Free space a session's own buffer keeps after its pending bytes.
+MIN_FREE: Final = 16 * 1024
+#: Above this much unsent output, send completions wait until it drains below
+#: WRITE_LOW (asyncio's transport defaults); coalesced output is sent at once.
+WRITE_HIGH: Final = 64 * 1024
+WRITE_LOW: Final = 16 * 1024
+#: From this payload size on, a frame's header and payload leave with one
+#: sendmsg() instead of being joined: copying costs more than the iovec.
+GATHER_AT: Final = 16 * 1024
+
+
+class TransportUser(Protocol):
+    """The session above a transport, as the transport sees it."""
+
+    def data_received(self) -> None:
+        """New bytes are in ``transport.buf[transport.start:transport.end]``."""
+
+    def eof_received(self) -> None:
+        """The peer closed its side; the transport closes once its output is out."""
+
+    def connection_lost(self) -> None:
+        """The socket is closed and released; nothing more comes or goes."""
+
+    def writing_resumed(self) -> None:
+        """Unsent output fell below ``WRITE_LOW`` after ``write_paused``."""
+
+    def callback_failed(self) -> None:
+        """A callback the transport ran on the trampoline raised."""
+
+
+class SocketTransport:
+    """A plain TCP (or UNIX) socket driven on the loop.
+
+    Input contract: ``buf[start:end]`` holds the bytes read and not yet
+    consumed; the session advances ``start`` as it parses and sets ``need`` to
+    the size of an incomplete frame so the next read makes room for it.
+    """
+
+    __slots__ = (
+        "_close_when_flushed",
+        "_fd",
+        "_loop",
+        "_out",
+        "_out_size",
+        "_readers",
+        "_shutdown_when_flushed",
+        "_user",
+        "_wbuf",
+        "_wbuf_size",
+        "buf",
+        "end",
+        "need",
+        "read_paused",
+        "sock",
+        "start",
+        "write_paused",
+    )
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        user: TransportUser,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        sock.setblocking(False)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not TCP (a UNIX socket in someone's test): nothing to tune
+        #: The socket, or ``None`` once the connection is gone.
+        self.sock: socket.socket | None = sock
+        self._fd = sock.fileno()
+        self._user = user
+        self._loop = loop
+        self.buf = SHARED  # no buffer of its own until a frame spans reads
+        self.start = 0
+        self.end = 0
+        self.need = 0
+        self.read_paused = False
+        self.write_paused = False
+        self._out: list[bytes] | None = None
+        self._out_size = 0
+        self._wbuf: deque[bytes | memoryview] | None = None
+        self._wbuf_size = 0
+        self._shutdown_when_flushed = False
+        self._close_when_flushed = False
+        self._readers = readers_for(loop)
+        self._readers.add(self._fd, self)
+
+    def feed(self, data: bytes) -> None:
+        """Take bytes that were read before the transport existed (the handshake's)."""
+        own = bytearray(len(data) + MIN_FREE)
+        own[: len(data)] = data
+        self.buf = own
+        self.start, self.end = 0, len(data)
+
+    @property
+    def unsent(self) -> int:
+        """Bytes written and not yet accepted by the kernel."""
+        return self._wbuf_size + self._out_size
+
+    # -------------------------------------------------------------- reading
+
+    def on_readable(self) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        if self.start == self.end:
+            # Nothing pending: read into the shared buffer, parse in place.
+            self.buf = SHARED
+            self.start = self.end = 0
+            view = _shared_view
+        else:
+            view = self._room()
+        try:
+            nbytes = sock.recv_into(view)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.connection_lost(exc)
+            return
+        finally:
+            del view  # a view of our own buffer would pin its size
+        self._received(nbytes)
+
+    def _received(self, nbytes: int) -> None:
+        if not nbytes:
+            self._eof()
+            return
+        self.end += nbytes
+        self._user.data_received()
+        if self.buf is SHARED and self.start != self.end:
+            self._keep_leftover()
+
+    def discard_input(self) -> None:
+        """Forget what was read and not consumed (after a failure or a Close)."""
+        self.start = self.end = 0
+
+    def _room(self) -> memoryview:
+        """Free space after the pending bytes in this connection's own buffer."""
+        buf = self.buf
+        start, end = self.start, self.end
+        pending = end - start
+        want = max(self.need, pending + MIN_FREE)
+        if len(buf) - end < MIN_FREE or len(buf) < want:
+            if start == 0 and len(buf) >= want:
+                pass  # already compact and big enough
+            elif len(buf) >= want:
+                buf[:pending] = buf[start:end]
+                self.start, self.end = 0, pending
+            else:
+                grown = bytearray(want)
+                grown[:pending] = buf[start:end]
+                self.buf = buf = grown
+                self.start, self.end = 0, pending
+        return memoryview(buf)[self.end :]
+
+    def _keep_leftover(self) -> None:
+        """Copy what the shared buffer still holds into this connection's own."""
+        start, end = self.start, self.end
+        pending = end - start
+        own = bytearray(max(self.need, pending + MIN_FREE))
+        own[:pending] = SHARED[start:end]
+        self.buf = own
+        self.start, self.end = 0, pending
+
+    def _eof(self) -> None:
+        self._user.eof_received()
+        if self._wbuf:
+            self._close_when_flushed = True  # let our last frames out first
+            self.pause_reading()
+        else:
+            self.connection_lost(None)
+
+    def pause_reading(self) -> None:
+        if not self.read_paused and self.sock is not None:
+            self.read_paused = True
+            self._readers.pause(self._fd)
+
+    def resume_reading(self) -> None:
+        if self.read_paused and self.sock is not None:
+            self.read_paused = False
+            self._readers.resume(self._fd, self)
+
+    # -------------------------------------------------------------- writing
+
+    def write(self, data: bytes) -> None:
+        """Write now, or, while callbacks run, when the trampoline's queue is empty.
+
+        A handler that answers several pipelined frames then costs one send()
+        instead of one per frame; with one message in flight nothing changes.
+        Past WRITE_HIGH the frames go out at once, so that a full socket holds
+        back the send completions instead of this list growing.
+        """
+        if trampoline.running:
+            out = self._out
+            if out is None:
+                self._out = [data]
+                self._out_size = len(data)
+                trampoline.flush_later(self)
+            else:
+                out.append(data)
+                self._out_size += len(data)
+            if self._out_size >= WRITE_HIGH:
+                self.flush()
+        else:
+            self._send_now(data)
+
+    def write_frame(self, header: bytes, payload: bytes) -> None:
+        """Write a large frame: header and payload leave together, uncopied."""
+        if trampoline.running:
+            # Both go out in one sendmsg() at the flush.
+            self.write(header)
+            self.write(payload)
+        else:
+            self._send_gathered([header, payload])
+
+    def flush(self) -> None:
+        """Send what :meth:`write` coalesced."""
+        out = self._out
+        self._out = None
+        self._out_size = 0
+        if not out:
+            return
+        if len(out) == 1:
+            self._send_now(out[0])
+        elif len(out) <= 16 and any(len(data) >= GATHER_AT for data in out):
+            # (Few buffers: sendmsg() refuses more than IOV_MAX, 1024 on Linux.)
+            self._send_gathered(out)
+        else:
+            self._send_now(b"".join(out))
+
+    def _send_now(self, data: bytes) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        if self._wbuf:
+            self._queue_unsent(data)
+            return
+        try:
+            sent = sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self.connection_lost(exc)
+            return
+        if sent < len(data):
+            self._keep_unsent(memoryview(data)[sent:])
+
+    def _send_gathered(self, parts: list[bytes]) -> None:
+        """Send several buffers with one sendmsg(), copying none of them."""
+        sock = self.sock
+        if sock is None:
+            return
+        if self._wbuf:
+            for data in parts:
+                self._queue_unsent(data)
+            return
+        try:
+            sent = sock.sendmsg(parts)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self.connection_lost(exc)
+            return
+        if sent < sum(map(len, parts)):
+            # The socket filled up: one copy of what is left, then wait.
+            self._keep_unsent(memoryview(b"".join(parts))[sent:])
+
+    def _queue_unsent(self, data: bytes | memoryview) -> None:
+        assert self._wbuf is not None
+        self._wbuf.append(data)
+        self._wbuf_size += len(data)
+        if self._wbuf_size > WRITE_HIGH:
+            self.write_paused = True
+
+    def _keep_unsent(self, rest: memoryview) -> None:
+        """The socket is full: keep ``rest`` and send it when the socket drains."""
+        self._wbuf = deque([rest])
+        self._wbuf_size = len(rest)
+        self.write_paused = self._wbuf_size > WRITE_HIGH
+        self._loop.add_writer(self._fd, self._on_writable)
+
+    def _on_writable(self) -> None:
+        sock, wbuf = self.sock, self._wbuf
+        if sock is None or wbuf is None:
+            return
+        while wbuf:
+            data = wbuf[0]
+            try:
+                sent = sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                self.connection_lost(exc)
+                return
+            self._wbuf_size -= sent
+            if sent < len(data):
+                wbuf[0] = memoryview(data)[sent:]
+                break
+            wbuf.popleft()
+        if not wbuf:
+            self._wbuf = None
+            self._loop.remove_writer(self._fd)
+            if self._close_when_flushed:
+                self.connection_lost(None)
+                return
+            if self._shutdown_when_flushed:
+                self._shutdown_when_flushed = False
+                self._shutdown()
+        if self.write_paused and self._wbuf_size <= WRITE_LOW:
+            self.write_paused = False
+            self._user.writing_resumed()
+
+    # -------------------------------------------------------------- closing
+
+    def shutdown_after_flush(self) -> None:
+        """Half-close once our frames are out, and keep reading until the peer's FIN.
+
+        Closing with unread input would send a RST that can overtake our last
+        frame, so the socket is shut for writing only, and closed when the
+        peer closes too (or when the session aborts it).
+        """
+        if self.sock is None:
+            return
+        self.flush()
+        if self._wbuf:
+            self._shutdown_when_flushed = True
+        else:
+            self._shutdown()
+        self.resume_reading()
+
+    def _shutdown(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def abort(self) -> None:
+        """Drop the connection now, whatever is unsent."""
+        self.connection_lost(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Close and release the socket, then tell the session (once)."""
+        sock = self.sock
+        if sock is None:
+            return
+        if exc is not None:
+            logger.debug("WebSocket connection lost: %s", exc)
+        self.sock = None
+        self._readers.remove(self._fd)
+        if self._wbuf is not None:
+            self._loop.remove_writer(self._fd)
+            self._wbuf = None
+            self._wbuf_size = 0
+        sock.close()
+        if self.buf is not SHARED:
+            self.buf = bytearray()
+        self.start = self.end = 0
+        self._out = None
+        self._out_size = 0
+        self.write_paused = False
+        self._user.connection_lost()

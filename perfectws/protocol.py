@@ -1,0 +1,249 @@
+"""The WebSocket connection without I/O (RFC 6455), as a server sees it.
+
+Bytes in, events out; send requests in, bytes out; and the closing
+handshake's states. No sockets, no event loop, no timers and no calls into user
+code: the session layer (perfectws/_session.py) feeds it what the transport
+read and writes what it returns, and tests/test_protocol.py drives it with
+bytes alone. In the manner of wsproto and ``websockets``' ``protocol.py``, with
+one difference that Perfect's API needs: :meth:`ServerProtocol.receive` takes
+one frame at a time and leaves a data frame unparsed until the caller is
+reading, so that a Close which arrives behind data is answered only after that
+data was read and answered (docs/design.md, "Why the frame layer is
+perfectws's own").
+
+The input buffer belongs to the caller (the transport's shared read buffer:
+the codec parses in place and this class keeps no bytes between calls).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import NamedTuple, TypeAlias
+
+from .exceptions import CloseFrameError
+from .frames import (
+    CloseCode,
+    Frame,
+    FrameReader,
+    OpcodeType,
+    ProtocolError,
+    encode_close,
+    encode_frame,
+    encode_header,
+    is_valid_close_code,
+)
+
+__all__ = [
+    "CloseReceived",
+    "Event",
+    "Failure",
+    "Ping",
+    "Pong",
+    "ServerProtocol",
+    "State",
+]
+
+
+class State(IntEnum):
+    """Where the connection is in its life (RFC 6455 section 4 and 7)."""
+
+    OPEN = 0
+    #: Our Close frame is sent; waiting for the peer's.
+    CLOSING = 1
+    #: Close frames exchanged, the connection failed, or TCP is gone.
+    CLOSED = 2
+
+
+_OPEN = State.OPEN
+_CLOSING = State.CLOSING
+_CLOSED = State.CLOSED
+
+
+class Ping(NamedTuple):
+    """The peer pinged; ``reply`` is the Pong to write (``None`` once closing)."""
+
+    payload: bytes
+    reply: bytes | None
+
+
+class Pong(NamedTuple):
+    """The peer sent a Pong (an answer to our Ping, or unsolicited)."""
+
+    payload: bytes
+
+
+class CloseReceived(NamedTuple):
+    """The peer's Close: the connection is now CLOSED.
+
+    ``reply`` is the Close to write back (``None`` if ours was sent first).
+    ``code`` is ``None`` for an empty Close payload (the peer's 1005).
+    """
+
+    code: int | None
+    reason: str
+    reply: bytes | None
+
+
+class Failure(NamedTuple):
+    """The peer broke the protocol: ``reply`` is our Close with ``code``.
+
+    The connection is now CLOSED; nothing the peer sends after the bad frame
+    is parsed.
+    """
+
+    code: int
+    reason: str
+    reply: bytes | None
+
+
+#: What :meth:`ServerProtocol.receive` yields: a data :class:`~perfectws.frames.Frame`
+#: (TEXT, BINARY or CONTINUATION), or one of the control events above.
+Event: TypeAlias = Frame | Ping | Pong | CloseReceived | Failure
+
+
+class ServerProtocol:
+    """One server-side WebSocket connection's protocol state.
+
+    ``need`` is, after :meth:`receive` returned ``None`` for an incomplete
+    frame, how many bytes that frame needs in all (0 if its header is not
+    complete yet), so the caller can size its buffer before reading more.
+    """
+
+    __slots__ = ("_continues", "_reader", "need", "state")
+
+    def __init__(self, max_message_size: int) -> None:
+        self.state = _OPEN
+        self.need = 0
+        self._reader = FrameReader(max_message_size)
+        # After a send with final=False, the next data frame is a continuation.
+        self._continues = False
+
+    @property
+    def max_message_size(self) -> int:
+        """Messages (all fragments together) over this fail with 1009."""
+        return self._reader.max_message_size
+
+    # ---------------------------------------------------------------- input
+
+    def receive(
+        self,
+        buf: bytes | bytearray | memoryview,
+        start: int,
+        end: int,
+        reading: bool,
+    ) -> tuple[Event, int] | None:
+        """The next event in ``buf[start:end]`` and where the bytes after it start.
+
+        Returns ``None`` when no whole frame is there yet, or when the next
+        frame is a data frame and ``reading`` is false while the connection is
+        open: data waits until the handler asks for it, control frames never
+        wait. A data frame that arrives after our Close is returned too; the
+        caller drops it (no read can be pending then). ``start < end``.
+        """
+        if buf[start] & 0x08 == 0 and not reading and self.state is _OPEN:
+            return None
+        try:
+            parsed = self._reader.read_frame(buf, start, end)
+        except ProtocolError as exc:
+            return self._failure(exc.code, exc.reason), end
+        if parsed is None:
+            self.need = self._reader.frame_size(buf, start, end)
+            return None
+        self.need = 0
+        frame = parsed[0]
+        if frame.opcode < 0x8:
+            return parsed
+        return self._control(frame), parsed[1]
+
+    def _control(self, frame: Frame) -> Event:
+        opcode = frame.opcode
+        if opcode is OpcodeType.PING:
+            reply = None
+            if self.state is _OPEN:
+                reply = encode_frame(OpcodeType.PONG, frame.payload)
+            return Ping(frame.payload, reply)
+        if opcode is OpcodeType.PONG:
+            return Pong(frame.payload)
+        code, reason = frame.close_code, frame.close_reason
+        reply = None
+        if self.state is _OPEN:
+            # Echo the peer's code (RFC 6455 5.5.1); an empty Close gets one back.
+            reply = encode_close(code, reason if code else "")
+        self.state = _CLOSED
+        return CloseReceived(code, reason, reply)
+
+    def _failure(self, code: int, reason: str) -> Failure:
+        return Failure(code, reason, self.fail(code, reason))
+
+    # --------------------------------------------------------------- output
+
+    def send_data(
+        self, opcode: OpcodeType, payload: bytes, final: bool
+    ) -> bytes | None:
+        """The frame that sends ``payload``, or ``None`` once closing.
+
+        ``opcode`` is TEXT or BINARY; after a send with ``final=False`` the
+        frames that follow go out as continuations until one is final, so the
+        peer receives one message.
+        """
+        if self._continues:
+            opcode = OpcodeType.CONTINUATION
+        self._continues = not final
+        if self.state is not _OPEN:
+            return None
+        return encode_frame(opcode, payload, final)
+
+    def data_header(self, opcode: OpcodeType, length: int, final: bool) -> bytes | None:
+        """As :meth:`send_data`, but only the header of a ``length``-byte frame.
+
+        For large payloads, which the transport sends behind the header
+        without copying them.
+        """
+        if self._continues:
+            opcode = OpcodeType.CONTINUATION
+        self._continues = not final
+        if self.state is not _OPEN:
+            return None
+        return encode_header(opcode, length, final)
+
+    def send_control(self, opcode: OpcodeType, payload: bytes = b"") -> bytes | None:
+        """A Ping or Pong frame, or ``None`` once closing."""
+        if self.state is not _OPEN:
+            return None
+        return encode_frame(opcode, payload)
+
+    def close(
+        self, code: int | None = CloseCode.NORMAL_CLOSURE, reason: str = ""
+    ) -> bytes | None:
+        """Start the closing handshake: our Close frame, or ``None`` if not open.
+
+        Raises:
+            CloseFrameError: ``code`` may not be sent (RFC 6455 7.4), or the
+                reason is over 123 bytes of UTF-8.
+        """
+        if code is not None and not is_valid_close_code(code):
+            raise CloseFrameError(
+                f"close code {code} may not be sent: use 1000-1003, 1007-1014 "
+                "or 3000-4999 (RFC 6455 section 7.4)"
+            )
+        if self.state is not _OPEN:
+            return None
+        frame = encode_close(code, reason)
+        self.state = _CLOSING
+        return frame
+
+    def fail(self, code: int, reason: str) -> bytes | None:
+        """Fail the connection with ``code`` (our fault or the peer's).
+
+        Returns our Close frame, or ``None`` if one was already sent; the
+        connection is CLOSED either way.
+        """
+        frame = None
+        if self.state is _OPEN:
+            frame = encode_close(code, reason)
+        self.state = _CLOSED
+        return frame
+
+    def connection_lost(self) -> None:
+        """TCP is gone (EOF, an error or an abort): nothing more is exchanged."""
+        self.state = _CLOSED
