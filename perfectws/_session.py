@@ -18,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from collections.abc import Callable, MutableSet
 from typing import TYPE_CHECKING, Any, Final
 
+from ._tls import TLSTransport
 from ._trampoline import trampoline
 from ._transport import GATHER_AT, SocketTransport
 from .exceptions import ConcurrencyError
@@ -97,15 +99,13 @@ class Session:
         self._write_waiters: list[SendCallback] | None = None
         self._close_timer: asyncio.TimerHandle | None = None
 
-    def attach(
-        self,
-        sock: socket.socket,
-        head: bytes,
-        early: bytes,
-        transport_class: type[SocketTransport] = SocketTransport,
-    ) -> None:
+    def attach(self, sock: socket.socket, head: bytes, early: bytes) -> None:
         """Own ``sock`` from now on: send the 101 ``head``, keep the ``early`` bytes."""
-        transport = self._transport = transport_class(sock, self, self._loop)
+        if isinstance(sock, ssl.SSLSocket):
+            transport: SocketTransport = TLSTransport(sock, self, self._loop)
+        else:
+            transport = SocketTransport(sock, self, self._loop)
+        self._transport = transport
         if self._sessions is not None:
             self._sessions.add(self)
         transport.write(head)
@@ -356,6 +356,8 @@ class Session:
             if self._write_waiters is None:
                 self._write_waiters = []
             self._write_waiters.append(callback)
+        elif trampoline.running:
+            trampoline.queue.append((self, callback, ()))
         else:
             trampoline.soon(self, callback)
 

@@ -9,9 +9,9 @@ an event (data arrived, a timer fired, the connection was lost) entered. A
 million echoes run in constant stack depth (tests/test_load.py).
 
 Who may call what: sessions call :meth:`Trampoline.run` from loop events and
-:meth:`Trampoline.soon` from anywhere on the loop's thread; transports call
-:meth:`Trampoline.flush_later` to coalesce their writes until the queue is
-empty. The trampoline knows its callers only through the two small protocols
+:meth:`Trampoline.soon` from anywhere on the loop's thread; transports append
+themselves to :attr:`Trampoline.unflushed` to coalesce their writes until the
+queue is empty. The trampoline knows its callers only through the two small protocols
 below, never through their internals. It assumes one event-loop thread per
 process, as perfectws does everywhere (docs/design.md).
 """
@@ -47,23 +47,26 @@ class Trampoline:
     scheduled it returns.
     """
 
-    __slots__ = ("_queue", "_scheduled_on", "_unflushed", "running")
+    __slots__ = ("_scheduled_on", "queue", "running", "unflushed")
 
     def __init__(self) -> None:
-        self._queue: deque[tuple[CallbackOwner, Callable[..., Any], tuple[Any, ...]]]
-        self._queue = deque()
+        #: What runs next, in order. While :attr:`running` is true a caller
+        #: may append ``(owner, fn, args)`` itself: that is all :meth:`soon`
+        #: does then, and the per-message paths save the call.
+        self.queue: deque[tuple[CallbackOwner, Callable[..., Any], tuple[Any, ...]]]
+        self.queue = deque()
         #: True while callbacks run: writers then buffer instead of sending.
         self.running = False
         self._scheduled_on: asyncio.AbstractEventLoop | None = None
-        # Writers that buffered while callbacks ran: their output goes out in
-        # one send() each when the queue is empty.
-        self._unflushed: list[Flushable] = []
+        #: Writers that buffered while callbacks ran: each appends itself once
+        #: (only while :attr:`running`) and is flushed when the queue is empty.
+        self.unflushed: list[Flushable] = []
 
     def run(self, owner: CallbackOwner, fn: Callable[..., Any], *args: Any) -> None:
         """From an event-loop entry point: run ``fn(*args)`` now, then what it queued."""
-        if self.running or self._queue:
+        if self.running or self.queue:
             # Keep first-in, first-out with what is already waiting.
-            self._queue.append((owner, fn, args))
+            self.queue.append((owner, fn, args))
             self.drain()
             return
         self.running = True
@@ -75,22 +78,18 @@ class Trampoline:
             self._run_queue()
         finally:
             self.running = False
-            if self._unflushed:
+            if self.unflushed:
                 self._flush()
 
     def soon(self, owner: CallbackOwner, fn: Callable[..., Any], *args: Any) -> None:
         """Queue ``fn(*args)`` to run after the current callback, never inside it."""
-        self._queue.append((owner, fn, args))
+        self.queue.append((owner, fn, args))
         if self.running:
             return
         loop = asyncio.get_running_loop()
         if self._scheduled_on is not loop:
             self._scheduled_on = loop
             loop.call_soon(self.drain)
-
-    def flush_later(self, writer: Flushable) -> None:
-        """Have ``writer.flush()`` called once the running callbacks are done."""
-        self._unflushed.append(writer)
 
     def drain(self) -> None:
         """Run everything queued (a no-op while callbacks already run)."""
@@ -102,11 +101,11 @@ class Trampoline:
             self._run_queue()
         finally:
             self.running = False
-            if self._unflushed:
+            if self.unflushed:
                 self._flush()
 
     def _run_queue(self) -> None:
-        queue = self._queue
+        queue = self.queue
         while queue:
             owner, fn, args = queue.popleft()
             try:
@@ -116,7 +115,7 @@ class Trampoline:
 
     def _flush(self) -> None:
         # Flushing calls no user code, so the queue stays empty meanwhile.
-        unflushed = self._unflushed
+        unflushed = self.unflushed
         for writer in unflushed:
             writer.flush()
         unflushed.clear()

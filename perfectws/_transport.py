@@ -103,6 +103,9 @@ class SocketTransport:
         "write_paused",
     )
 
+    #: What a non-blocking read or write raises when it must wait.
+    WOULD_BLOCK: tuple[type[OSError], ...] = (BlockingIOError, InterruptedError)
+
     def __init__(
         self,
         sock: socket.socket,
@@ -161,16 +164,13 @@ class SocketTransport:
             view = self._room()
         try:
             nbytes = sock.recv_into(view)
-        except (BlockingIOError, InterruptedError):
+        except self.WOULD_BLOCK:
             return
         except OSError as exc:
             self.connection_lost(exc)
             return
         finally:
             del view  # a view of our own buffer would pin its size
-        self._received(nbytes)
-
-    def _received(self, nbytes: int) -> None:
         if not nbytes:
             self._eof()
             return
@@ -244,7 +244,7 @@ class SocketTransport:
             if out is None:
                 self._out = [data]
                 self._out_size = len(data)
-                trampoline.flush_later(self)
+                trampoline.unflushed.append(self)
             else:
                 out.append(data)
                 self._out_size += len(data)
@@ -286,7 +286,7 @@ class SocketTransport:
             return
         try:
             sent = sock.send(data)
-        except (BlockingIOError, InterruptedError):
+        except self.WOULD_BLOCK:
             sent = 0
         except OSError as exc:
             self.connection_lost(exc)
@@ -305,7 +305,7 @@ class SocketTransport:
             return
         try:
             sent = sock.sendmsg(parts)
-        except (BlockingIOError, InterruptedError):
+        except self.WOULD_BLOCK:
             sent = 0
         except OSError as exc:
             self.connection_lost(exc)
@@ -336,7 +336,7 @@ class SocketTransport:
             data = wbuf[0]
             try:
                 sent = sock.send(data)
-            except (BlockingIOError, InterruptedError):
+            except self.WOULD_BLOCK:
                 break
             except OSError as exc:
                 self.connection_lost(exc)

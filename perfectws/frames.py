@@ -135,7 +135,7 @@ def unmask_frame_python(
 
 
 try:
-    from ._speedups import apply_mask, unmask_frame
+    from ._speedups import apply_mask as apply_mask, unmask_frame as unmask_frame
 except ImportError:  # pragma: no cover - only where no C compiler was found
     apply_mask = apply_mask_python
     unmask_frame = unmask_frame_python
@@ -146,9 +146,10 @@ except ImportError:  # pragma: no cover - only where no C compiler was found
 _OPCODES: tuple[OpcodeType | None, ...] = tuple(
     OpcodeType(i) if i in (0x0, 0x1, 0x2, 0x8, 0x9, 0xA) else None for i in range(16)
 )
-# NamedTuple's generated __new__ is a Python function; building the tuple
-# directly costs a third as much, once per frame.
-_new_frame = tuple.__new__
+#: NamedTuple's generated __new__ is a Python function; building the tuple
+#: directly (``new_frame(Frame, fields)``, all six fields) costs a third as
+#: much, once per frame.
+new_frame = tuple.__new__
 _unpack_short = struct.Struct("!H").unpack_from
 _unpack_long = struct.Struct("!Q").unpack_from
 _pack_short = struct.Struct("!BBH").pack
@@ -165,12 +166,13 @@ class FrameReader:
     byte, before any of it is delivered.
     """
 
-    __slots__ = ("_decoder", "_message_opcode", "_message_size", "max_message_size")
+    __slots__ = ("_decoder", "_message_size", "max_message_size", "message_opcode")
 
     def __init__(self, max_message_size: int) -> None:
         self.max_message_size = max_message_size
-        # TEXT or BINARY while a fragmented message is open, else None.
-        self._message_opcode: OpcodeType | None = None
+        #: TEXT or BINARY while a fragmented message is open, else None
+        #: (read-only for callers).
+        self.message_opcode: OpcodeType | None = None
         self._message_size = 0
         self._decoder: codecs.IncrementalDecoder | None = None
 
@@ -179,8 +181,8 @@ class FrameReader:
     ) -> int:
         """How many bytes the frame at ``start`` needs in all, or 0 if unknown yet.
 
-        Lets the caller size its buffer for one large frame, and refuses an
-        oversize frame from its header, before its payload is read.
+        Lets the caller size its buffer for one large frame before its
+        payload is read.
         """
         if end - start < 2:
             return 0
@@ -202,43 +204,33 @@ class FrameReader:
 
         Returns ``(frame, next_start)``, or ``None`` if the frame is not all
         there yet (nothing is consumed then). Raises :class:`ProtocolError` if
-        the frame breaks the protocol.
+        the frame breaks the protocol; a frame that makes its message longer
+        than ``max_message_size`` is refused from its header, before its
+        payload is read.
         """
+        header = self._read_header(buf, start, end)
+        if header is None:
+            return None
+        opcode, fin, header_size, length = header
+        control = opcode >= 0x8
+        size = 0 if control else self._message_size_with(opcode, length)
+        next_start = start + header_size + length
+        if next_start > end:
+            return None
+        payload = unmask_frame(buf, start + header_size - 4, next_start)
+        if control:
+            return self._control_frame(opcode, payload), next_start
+        return self._data_frame(opcode, fin, payload, size), next_start
+
+    def _read_header(
+        self, buf: bytes | bytearray | memoryview, start: int, end: int
+    ) -> tuple[OpcodeType, bool, int, int] | None:
+        """``(opcode, fin, header size with mask, payload length)``, once all there."""
         available = end - start
         if available < 2:
             return None
         b0 = buf[start]
         b1 = buf[start + 1]
-        if (
-            (b0 == 0x81 or b0 == 0x82)
-            and 0x80 <= b1 < 0xFE
-            and self._message_opcode is None
-        ):
-            # Fast path for nearly every chat-sized message: one whole masked
-            # text or binary frame under 126 bytes, outside a fragmented
-            # message. The checks below would all pass; skip them.
-            next_start = start + b1 - 0x7A  # 2-byte header + 4-byte mask + length
-            if next_start > end:
-                return None
-            if b1 - 0x80 > self.max_message_size:
-                raise ProtocolError(
-                    CloseCode.MESSAGE_TOO_BIG,
-                    f"message over {self.max_message_size} bytes",
-                )
-            payload = unmask_frame(buf, start + 2, next_start)
-            if b0 == 0x82:
-                return _new_frame(
-                    Frame, (OpcodeType.BINARY, True, payload, None, None, "")
-                ), next_start
-            try:
-                text = payload.decode()
-            except UnicodeDecodeError:
-                raise ProtocolError(
-                    CloseCode.INVALID_DATA, "invalid UTF-8 in text message"
-                ) from None
-            return _new_frame(
-                Frame, (OpcodeType.TEXT, True, payload, text, None, "")
-            ), next_start
         if b0 & 0x70:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "reserved bits set")
         opcode = _OPCODES[b0 & 0x0F]
@@ -248,90 +240,71 @@ class FrameReader:
         if not b1 & 0x80:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "unmasked client frame")
         length = b1 & 0x7F
-        control = opcode >= 0x8
-        if control and (length > 125 or not fin):
+        if opcode >= 0x8 and (length > 125 or not fin):
             raise ProtocolError(
                 CloseCode.PROTOCOL_ERROR,
                 "control frame too long" if fin else "fragmented control frame",
             )
         if length < 126:
-            header = 6
-        elif length == 126:
+            return opcode, fin, 6, length
+        if length == 126:
             if available < 4:
                 return None
-            length = _unpack_short(buf, start + 2)[0]
-            header = 8
-        else:
-            if available < 10:
-                return None
-            length = _unpack_long(buf, start + 2)[0]
-            if length >> 63:
-                raise ProtocolError(CloseCode.PROTOCOL_ERROR, "frame length over 2**63")
-            header = 14
-        if not control:
-            if opcode is OpcodeType.CONTINUATION:
-                if self._message_opcode is None:
-                    raise ProtocolError(
-                        CloseCode.PROTOCOL_ERROR, "continuation frame without a message"
-                    )
-                size = self._message_size + length
-            else:
-                if self._message_opcode is not None:
-                    raise ProtocolError(
-                        CloseCode.PROTOCOL_ERROR,
-                        "new message before the previous one finished",
-                    )
-                size = length
-            if size > self.max_message_size:
-                raise ProtocolError(
-                    CloseCode.MESSAGE_TOO_BIG,
-                    f"message over {self.max_message_size} bytes",
-                )
-        next_start = start + header + length
-        if next_start > end:
+            return opcode, fin, 8, int(_unpack_short(buf, start + 2)[0])
+        if available < 10:
             return None
-        payload = unmask_frame(buf, start + header - 4, next_start)
-        if control:
-            return self._control_frame(opcode, payload), next_start
-        return self._data_frame(opcode, fin, payload, size), next_start
+        length = _unpack_long(buf, start + 2)[0]
+        if length >> 63:
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "frame length over 2**63")
+        return opcode, fin, 14, int(length)
+
+    def _message_size_with(self, opcode: OpcodeType, length: int) -> int:
+        """The message's size with this data frame; checks fragmentation order."""
+        if opcode is OpcodeType.CONTINUATION:
+            if self.message_opcode is None:
+                raise ProtocolError(
+                    CloseCode.PROTOCOL_ERROR, "continuation frame without a message"
+                )
+            size = self._message_size + length
+        else:
+            if self.message_opcode is not None:
+                raise ProtocolError(
+                    CloseCode.PROTOCOL_ERROR,
+                    "new message before the previous one finished",
+                )
+            size = length
+        if size > self.max_message_size:
+            raise message_too_big(self.max_message_size)
+        return size
 
     def _data_frame(
         self, opcode: OpcodeType, fin: bool, payload: bytes, size: int
     ) -> Frame:
-        message = self._message_opcode if opcode is OpcodeType.CONTINUATION else opcode
+        message = self.message_opcode if opcode is OpcodeType.CONTINUATION else opcode
         text: str | None = None
         if message is OpcodeType.TEXT:
             decoder = self._decoder
+            if decoder is None and fin:
+                # The common case, one frame per message, needs no decoder.
+                text = decode_text(payload)
+                return new_frame(Frame, (opcode, fin, payload, text, None, ""))
             if decoder is None:
-                if fin:
-                    # The common case, one frame per message, needs no decoder.
-                    try:
-                        text = payload.decode()
-                    except UnicodeDecodeError:
-                        raise ProtocolError(
-                            CloseCode.INVALID_DATA, "invalid UTF-8 in text message"
-                        ) from None
-                    return _new_frame(Frame, (opcode, fin, payload, text, None, ""))
                 decoder = self._decoder = _Utf8Decoder()
             try:
                 text = decoder.decode(payload, fin)
             except UnicodeDecodeError:
-                raise ProtocolError(
-                    CloseCode.INVALID_DATA, "invalid UTF-8 in text message"
-                ) from None
+                raise invalid_utf8("text message") from None
         if fin:
-            self._message_opcode = None
+            self.message_opcode = None
             self._message_size = 0
             self._decoder = None
         else:
-            self._message_opcode = message
+            self.message_opcode = message
             self._message_size = size
-        return _new_frame(Frame, (opcode, fin, payload, text, None, ""))
+        return new_frame(Frame, (opcode, fin, payload, text, None, ""))
 
     def _control_frame(self, opcode: OpcodeType, payload: bytes) -> Frame:
-        if opcode is not OpcodeType.CLOSE:
-            return Frame(opcode, True, payload, None)
-        if not payload:
+        if opcode is not OpcodeType.CLOSE or not payload:
             return Frame(opcode, True, payload, None)
         if len(payload) == 1:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "close frame of 1 byte")
@@ -341,10 +314,26 @@ class FrameReader:
         try:
             reason = payload[2:].decode()
         except UnicodeDecodeError:
-            raise ProtocolError(
-                CloseCode.INVALID_DATA, "invalid UTF-8 in close reason"
-            ) from None
+            raise invalid_utf8("close reason") from None
         return Frame(opcode, True, payload, None, code, reason)
+
+
+def invalid_utf8(where: str) -> ProtocolError:
+    """The error for invalid UTF-8 in a text message or a close reason (1007)."""
+    return ProtocolError(CloseCode.INVALID_DATA, f"invalid UTF-8 in {where}")
+
+
+def message_too_big(limit: int) -> ProtocolError:
+    """The error for a message over ``max_message_size`` (1009)."""
+    return ProtocolError(CloseCode.MESSAGE_TOO_BIG, f"message over {limit} bytes")
+
+
+def decode_text(payload: bytes) -> str:
+    """A whole text message's payload as ``str``; invalid UTF-8 is a 1007."""
+    try:
+        return payload.decode()
+    except UnicodeDecodeError:
+        raise invalid_utf8("text message") from None
 
 
 def encode_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:

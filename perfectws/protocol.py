@@ -30,7 +30,11 @@ from .frames import (
     encode_close,
     encode_frame,
     encode_header,
+    invalid_utf8,
     is_valid_close_code,
+    message_too_big,
+    new_frame,
+    unmask_frame,
 )
 
 __all__ = [
@@ -57,6 +61,8 @@ class State(IntEnum):
 _OPEN = State.OPEN
 _CLOSING = State.CLOSING
 _CLOSED = State.CLOSED
+_TEXT = OpcodeType.TEXT
+_BINARY = OpcodeType.BINARY
 
 
 class Ping(NamedTuple):
@@ -140,14 +146,45 @@ class ServerProtocol:
         wait. A data frame that arrives after our Close is returned too; the
         caller drops it (no read can be pending then). ``start < end``.
         """
-        if buf[start] & 0x08 == 0 and not reading and self.state is _OPEN:
+        b0 = buf[start]
+        if b0 & 0x08 == 0 and not reading and self.state is _OPEN:
             return None
+        reader = self._reader
+        if (
+            (b0 == 0x81 or b0 == 0x82)
+            and end - start >= 2
+            and 0x80 <= buf[start + 1] < 0xFE
+            and reader.message_opcode is None
+        ):
+            # Nearly every chat-sized message: one whole masked text or binary
+            # frame under 126 bytes, outside a fragmented message, for which
+            # every check of FrameReader.read_frame would pass. Parsed here, it
+            # costs two Python calls fewer per message (about 1% of an echo).
+            length = buf[start + 1] - 0x80
+            next_start = start + 6 + length  # header 2 + mask 4 + payload
+            if next_start > end:
+                return None
+            self.need = 0
+            if length > reader.max_message_size:
+                error = message_too_big(reader.max_message_size)
+                return self._failure(error.code, error.reason), end
+            payload = unmask_frame(buf, start + 2, next_start)
+            if b0 == 0x82:
+                text = None
+            else:
+                try:
+                    text = payload.decode()
+                except UnicodeDecodeError:
+                    error = invalid_utf8("text message")
+                    return self._failure(error.code, error.reason), end
+            fields = (_TEXT if b0 == 0x81 else _BINARY, True, payload, text, None, "")
+            return new_frame(Frame, fields), next_start
         try:
-            parsed = self._reader.read_frame(buf, start, end)
+            parsed = reader.read_frame(buf, start, end)
         except ProtocolError as exc:
             return self._failure(exc.code, exc.reason), end
         if parsed is None:
-            self.need = self._reader.frame_size(buf, start, end)
+            self.need = reader.frame_size(buf, start, end)
             return None
         self.need = 0
         frame = parsed[0]
@@ -191,7 +228,8 @@ class ServerProtocol:
         self._continues = not final
         if self.state is not _OPEN:
             return None
-        return encode_frame(opcode, payload, final)
+        # encode_frame's body, inlined: one call fewer per message.
+        return encode_header(opcode, len(payload), final) + payload
 
     def data_header(self, opcode: OpcodeType, length: int, final: bool) -> bytes | None:
         """As :meth:`send_data`, but only the header of a ``length``-byte frame.
