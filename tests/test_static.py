@@ -266,14 +266,44 @@ async def test_etag_and_if_none_match_304(site: Served) -> None:
 
 @pytest.mark.parametrize(
     "if_none_match",
-    ['"nope", {etag}', "W/{etag}", "*", "{bare}"],
+    [
+        '"nope", {etag}',
+        "W/{etag}",
+        '"nope",W/{etag} ,',
+        "*",
+        " * ",
+        '"a,b", {etag}',  # a comma inside an entity-tag does not split it
+    ],
 )
 async def test_if_none_match_forms(site: Served, if_none_match: str) -> None:
-    """If-None-Match as a list, weak, * or unquoted also answers 304."""
+    """If-None-Match as a list, weak, or * answers 304 (weak comparison, RFC 9110 13.1.2)."""
+    etag = (await fetch(site.port, "/hello.txt")).headers["ETag"]
+    value = if_none_match.format(etag=etag)
+    reply = await fetch(site.port, "/hello.txt", headers=[("If-None-Match", value)])
+    assert (reply.status, reply.body) == (304, b"")
+
+
+@pytest.mark.parametrize(
+    "if_none_match",
+    [
+        "{bare}",  # an unquoted token is no entity-tag
+        "w/{etag}",  # W/ is case-sensitive
+        '"*"',  # a quoted star is a tag named *, not the wildcard
+        '"nope"',
+        "{etag}x",
+        '"{bare}',  # unterminated
+        "nope, {etag}",  # the list is malformed before the tag
+        "",
+    ],
+)
+async def test_if_none_match_that_names_nothing_gets_the_file(
+    site: Served, if_none_match: str
+) -> None:
+    """If-None-Match without a quoted tag equal to the ETag answers 200 with the file."""
     etag = (await fetch(site.port, "/hello.txt")).headers["ETag"]
     value = if_none_match.format(etag=etag, bare=etag.strip('"'))
     reply = await fetch(site.port, "/hello.txt", headers=[("If-None-Match", value)])
-    assert (reply.status, reply.body) == (304, b"")
+    assert (reply.status, reply.body) == (200, FILES["hello.txt"])
 
 
 async def test_stale_etag_gets_the_file(site: Served, root: Path) -> None:
