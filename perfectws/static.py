@@ -75,9 +75,9 @@ class StaticFileHandler:
     Differs from Perfect: Perfect does not resolve symlinks, so a link inside
     the root can serve a file outside it; perfectws refuses those (404).
     Perfect compares ``If-None-Match`` with the ETag as one string, sends no
-    ``Last-Modified``, answers several ranges with 500 and a malformed
-    ``Range`` with 400 (RFC 9110 asks for neither), and has no folder
-    redirect. Its ETag is unquoted and hashes the path and time only.
+    ``Last-Modified``, answers several ranges or a malformed ``Range`` with
+    400 or 500 (RFC 9110 asks for neither), and has no folder redirect. Its
+    ETag is unquoted and hashes the path and time only.
     ``allow_response_filters`` is accepted and ignored (no filters exist here).
 
     Raises:
