@@ -49,8 +49,10 @@ class StaticFileHandler:
     * ``Content-Type`` comes from the file's extension (a fixed table for the
       common web types, then :mod:`mimetypes`); text types get ``charset=utf-8``.
     * Every file answer carries a strong ``ETag`` (the SHA-1 of the path,
-      modification time and size) and ``Last-Modified`` (the modification
-      time, never later than now).
+      modification time and size), ``Last-Modified`` (the modification
+      time, never later than now) and ``Cache-Control: no-cache``, so that
+      browsers revalidate (a 304 when nothing changed) instead of guessing a
+      lifetime from ``Last-Modified``.
     * Conditional requests follow RFC 9110 13.2.2: ``If-Match`` and
       ``If-Unmodified-Since`` that fail answer 412; ``If-None-Match`` (quoted
       entity-tags compared weakly, lists, ``*``) or, without it,
@@ -164,10 +166,16 @@ class StaticFileHandler:
             + hashlib.sha1(f"{filename}{stat.st_mtime_ns}:{size}".encode()).hexdigest()
             + '"'
         )
-        # RFC 9110 8.8.2.1: never a Last-Modified later than the response.
-        last_modified = min(int(stat.st_mtime), int(now))
+        # RFC 9110 8.8.2.1: never a Last-Modified later than the response. Not
+        # before 1970 either: the HTTP-date of an absurd mtime may not format.
+        last_modified = max(min(stat.st_mtime_ns // 10**9, int(now)), 0)
         response.set_header("ETag", etag)
         response.set_header("Last-Modified", format_http_date(last_modified))
+        # With Last-Modified and no Cache-Control, browsers cache heuristically
+        # (RFC 9111 4.2.2: often a tenth of the file's age) and show an edited
+        # file late. no-cache keeps what they did before Last-Modified was
+        # sent: revalidate each time, which the ETag makes a cheap 304.
+        response.set_header("Cache-Control", "no-cache")
         response.set_header("Accept-Ranges", "bytes")
         refusal = precondition_status(request.headers, etag, last_modified, now)
         if refusal is not None:

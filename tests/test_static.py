@@ -364,12 +364,23 @@ async def test_rewrite_within_one_mtime_changes_the_etag(
 async def test_every_file_answer_has_last_modified(
     site: Served, dated: Path, method: str, headers: list[tuple[str, str]], status: int
 ) -> None:
-    """200, HEAD, 206, 416, 304 and 412 carry Last-Modified (whole seconds) and the ETag."""
+    """200, HEAD, 206, 416, 304 and 412 carry Last-Modified (whole seconds), ETag, Cache-Control."""
     etag = (await fetch(site.port, "/digits.txt")).headers["ETag"]
     reply = await fetch(site.port, "/digits.txt", method, headers)
     assert reply.status == status
     assert reply.headers["Last-Modified"] == MTIME_HTTP
     assert reply.headers["ETag"] == etag
+    # Without it, Last-Modified lets a browser cache the file unchecked.
+    assert reply.headers["Cache-Control"] == "no-cache"
+
+
+async def test_last_modified_before_1970_is_the_epoch(
+    site: Served, dated: Path
+) -> None:
+    """A file dated before 1970 is sent as modified at the epoch, never a malformed date."""
+    os.utime(dated, (-365 * 86400.5, -365 * 86400.5))
+    reply = await fetch(site.port, "/digits.txt")
+    assert reply.headers["Last-Modified"] == "Thu, 01 Jan 1970 00:00:00 GMT"
 
 
 async def test_last_modified_in_the_future_is_now(site: Served, dated: Path) -> None:
