@@ -1,6 +1,7 @@
 """Static files: Perfect's ``StaticFileHandler``.
 
-Serves files under a document root with MIME types, ETag/304, single byte
+Serves files under a document root with MIME types, RFC 9110 validators and
+conditional requests (ETag, Last-Modified, 304, 412, If-Range), single byte
 ranges, HEAD, ``index.html`` for directories, and no way out of the root.
 """
 
@@ -11,12 +12,14 @@ import logging
 import mimetypes
 import os
 import stat as stat_module
+import time
 from http import HTTPStatus
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Literal
 from urllib.parse import quote
 
-from tornado.httputil import _parse_request_range
-
+from ._conditional import if_range_holds, precondition_status
+from ._http_dates import format_http_date
+from ._ranges import ByteRange, parse_range
 from .method import HTTPMethod
 from .response import complete_text
 
@@ -45,12 +48,22 @@ class StaticFileHandler:
       host (never ``//host`` or ``/\\host``, which browsers follow off-site).
     * ``Content-Type`` comes from the file's extension (a fixed table for the
       common web types, then :mod:`mimetypes`); text types get ``charset=utf-8``.
-    * ``ETag`` is the SHA-1 of the path and modification time (as Perfect);
-      ``If-None-Match`` with it (or with a list holding it, ``W/`` or ``*``)
-      answers 304.
-    * One ``Range`` is served as 206 (``bytes=a-b``, ``a-`` or the suffix
-      ``-n``); an unsatisfiable one gets 416 with ``Content-Range: bytes */N``;
-      several ranges or another unit are ignored (200).
+    * Every file answer carries a strong ``ETag`` (the SHA-1 of the path,
+      modification time and size), ``Last-Modified`` (the modification
+      time, never later than now) and ``Cache-Control: no-cache``, so that
+      browsers revalidate (a 304 when nothing changed) instead of guessing a
+      lifetime from ``Last-Modified``.
+    * Conditional requests follow RFC 9110 13.2.2: ``If-Match`` and
+      ``If-Unmodified-Since`` that fail answer 412; ``If-None-Match`` (quoted
+      entity-tags compared weakly, lists, ``*``) or, without it,
+      ``If-Modified-Since`` answer 304 with ``ETag`` and ``Last-Modified``
+      and no body. A header whose date is no HTTP-date is ignored.
+    * One ``Range`` on a GET is served as 206 (``bytes=a-b``, ``a-`` or the
+      suffix ``-n``); an unsatisfiable one gets 416 with ``Content-Range:
+      bytes */N``. Several ranges, another unit, a malformed value, a HEAD,
+      or an ``If-Range`` that names an older file (an entity-tag that does not
+      match strongly, a date other than the ``Last-Modified``) get the whole
+      file (200).
     * Files larger than ``chunked_buffer_size`` are streamed in chunks of it,
       each read after the previous one was written.
 
@@ -63,9 +76,11 @@ class StaticFileHandler:
 
     Differs from Perfect: Perfect does not resolve symlinks, so a link inside
     the root can serve a file outside it; perfectws refuses those (404).
-    Perfect compares ``If-None-Match`` with the ETag as one string and has
-    no folder redirect. ``allow_response_filters`` is accepted and ignored
-    (no filters exist here).
+    Perfect compares ``If-None-Match`` with the ETag as one string, sends no
+    ``Last-Modified``, answers several ranges or a malformed ``Range`` with
+    400 or 500 (RFC 9110 asks for neither), and has no folder redirect. Its
+    ETag is unquoted and hashes the path and time only.
+    ``allow_response_filters`` is accepted and ignored (no filters exist here).
 
     Raises:
         ValueError: ``chunked_buffer_size`` is not a positive ``int``.
@@ -143,39 +158,46 @@ class StaticFileHandler:
     ) -> None:
         stat = os.fstat(file.fileno())
         size = stat.st_size
+        now = time.time()
+        # Size and nanoseconds too: If-Range trusts this tag as strong, so a
+        # rewrite within one clock tick must still change it.
         etag = (
-            '"' + hashlib.sha1(f"{filename}{stat.st_mtime}".encode()).hexdigest() + '"'
+            '"'
+            + hashlib.sha1(f"{filename}{stat.st_mtime_ns}:{size}".encode()).hexdigest()
+            + '"'
         )
+        # RFC 9110 8.8.2.1: never a Last-Modified later than the response. Not
+        # before 1970 either: the HTTP-date of an absurd mtime may not format.
+        last_modified = max(min(stat.st_mtime_ns // 10**9, int(now)), 0)
         response.set_header("ETag", etag)
+        response.set_header("Last-Modified", format_http_date(last_modified))
+        # With Last-Modified and no Cache-Control, browsers cache heuristically
+        # (RFC 9111 4.2.2: often a tenth of the file's age) and show an edited
+        # file late. no-cache keeps what they did before Last-Modified was
+        # sent: revalidate each time, which the ETag makes a cheap 304.
+        response.set_header("Cache-Control", "no-cache")
         response.set_header("Accept-Ranges", "bytes")
-        if _etag_matches(request.headers.get("If-None-Match"), etag):
+        refusal = precondition_status(request.headers, etag, last_modified, now)
+        if refusal is not None:
             file.close()
-            response.completed(HTTPStatus.NOT_MODIFIED)
+            if refusal is HTTPStatus.NOT_MODIFIED:
+                response.completed(refusal)
+            else:
+                complete_text(response, refusal, "")
             return
         response.set_header("Content-Type", _content_type(filename))
-        start, end = 0, size
-        range_header = request.headers.get("Range")
-        if range_header is not None:
-            parsed = _parse_request_range(range_header)
-            if parsed is not None:
-                # Tornado's parser gives [first, last) with last exclusive;
-                # "bytes=-N" arrives as (-N, None) and "bytes=-0" as (None, 0).
-                first, last = parsed
-                if first is None:
-                    first = size  # "bytes=-0": no bytes, unsatisfiable
-                elif first < 0:
-                    first = max(size + first, 0)  # "bytes=-N": the last N bytes
-                last = size if last is None else min(last, size)
-                if first >= size or first >= last:
-                    file.close()
-                    response.set_header("Content-Range", f"bytes */{size}")
-                    complete_text(
-                        response, HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, ""
-                    )
-                    return
-                start, end = first, last
-                response.status = HTTPStatus.PARTIAL_CONTENT
-                response.set_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+        span = self._range(request, size, etag, last_modified, now)
+        if span is None:
+            start, end = 0, size
+        elif isinstance(span, ByteRange):
+            start, end = span
+            response.status = HTTPStatus.PARTIAL_CONTENT
+            response.set_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+        else:
+            file.close()
+            response.set_header("Content-Range", f"bytes */{size}")
+            complete_text(response, HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, "")
+            return
         response.set_header("Content-Length", str(end - start))
         if request.method is HTTPMethod.HEAD or end == start:
             file.close()
@@ -183,6 +205,34 @@ class StaticFileHandler:
             return
         file.seek(start)
         self._stream(response, file, end - start)
+
+    @staticmethod
+    def _range(
+        request: HTTPRequest, size: int, etag: str, last_modified: int, now: float
+    ) -> ByteRange | Literal["unsatisfiable"] | None:
+        """The one range to send as 206, ``"unsatisfiable"`` for 416, ``None`` for 200.
+
+        RFC 9110 14.2: ranges are defined for GET only (HEAD of a range is the
+        file's 200 headers), and an ``If-Range`` that does not name the current
+        file turns the ``Range`` off. Several ranges are served whole (200)
+        rather than as multipart/byteranges, which RFC 9110 allows; so is a
+        suffix of an empty file, since no Content-Range can describe it.
+        """
+        value = request.headers.get("Range")
+        if value is None or request.method is not HTTPMethod.GET:
+            return None
+        if_range = request.headers.get("If-Range")
+        if if_range is not None and not if_range_holds(
+            if_range, etag, last_modified, now
+        ):
+            return None
+        ranges = parse_range(value, size)
+        if ranges is None or len(ranges) != 1:
+            return None
+        span = ranges[0]
+        if span is None:
+            return "unsatisfiable"
+        return span if span.start < span.stop else None
 
     def _stream(self, response: HTTPResponse, file: BinaryIO, remaining: int) -> None:
         """Send the file in chunks, each after the previous one was written."""
@@ -259,20 +309,6 @@ def _redirect_to_folder(request: HTTPRequest, response: HTTPResponse) -> None:
         location += "?" + request.query_string
     response.set_header("Location", location)
     complete_text(response, HTTPStatus.MOVED_PERMANENTLY, "")
-
-
-def _etag_matches(if_none_match: str | None, etag: str) -> bool:
-    """Whether an ``If-None-Match`` value names ``etag`` (lists, ``W/``, ``*``)."""
-    if if_none_match is None:
-        return False
-    bare = etag.strip('"')
-    for tag in if_none_match.split(","):
-        tag = tag.strip()
-        if tag.startswith("W/"):
-            tag = tag[2:]
-        if tag == "*" or tag.strip('"') == bare:
-            return True
-    return False
 
 
 #: Types for the usual web files, so they do not depend on the machine's

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 from collections.abc import Callable
+from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -266,14 +268,44 @@ async def test_etag_and_if_none_match_304(site: Served) -> None:
 
 @pytest.mark.parametrize(
     "if_none_match",
-    ['"nope", {etag}', "W/{etag}", "*", "{bare}"],
+    [
+        '"nope", {etag}',
+        "W/{etag}",
+        '"nope",W/{etag} ,',
+        "*",
+        " * ",
+        '"a,b", {etag}',  # a comma inside an entity-tag does not split it
+    ],
 )
 async def test_if_none_match_forms(site: Served, if_none_match: str) -> None:
-    """If-None-Match as a list, weak, * or unquoted also answers 304."""
+    """If-None-Match as a list, weak, or * answers 304 (weak comparison, RFC 9110 13.1.2)."""
+    etag = (await fetch(site.port, "/hello.txt")).headers["ETag"]
+    value = if_none_match.format(etag=etag)
+    reply = await fetch(site.port, "/hello.txt", headers=[("If-None-Match", value)])
+    assert (reply.status, reply.body) == (304, b"")
+
+
+@pytest.mark.parametrize(
+    "if_none_match",
+    [
+        "{bare}",  # an unquoted token is no entity-tag
+        "w/{etag}",  # W/ is case-sensitive
+        '"*"',  # a quoted star is a tag named *, not the wildcard
+        '"nope"',
+        "{etag}x",
+        '"{bare}',  # unterminated
+        "nope, {etag}",  # the list is malformed before the tag
+        "",
+    ],
+)
+async def test_if_none_match_that_names_nothing_gets_the_file(
+    site: Served, if_none_match: str
+) -> None:
+    """If-None-Match without a quoted tag equal to the ETag answers 200 with the file."""
     etag = (await fetch(site.port, "/hello.txt")).headers["ETag"]
     value = if_none_match.format(etag=etag, bare=etag.strip('"'))
     reply = await fetch(site.port, "/hello.txt", headers=[("If-None-Match", value)])
-    assert (reply.status, reply.body) == (304, b"")
+    assert (reply.status, reply.body) == (200, FILES["hello.txt"])
 
 
 async def test_stale_etag_gets_the_file(site: Served, root: Path) -> None:
@@ -284,6 +316,226 @@ async def test_stale_etag_gets_the_file(site: Served, root: Path) -> None:
     reply = await fetch(site.port, "/hello.txt", headers=[("If-None-Match", etag)])
     assert (reply.status, reply.body) == (200, b"changed")
     assert reply.headers["ETag"] != etag
+
+
+# -- Last-Modified and conditional requests (RFC 9110 section 13) ---------------
+
+#: 2020-09-13 12:26:40.5 UTC: the half second must not reach Last-Modified.
+MTIME = 1_600_000_000.5
+MTIME_HTTP = "Sun, 13 Sep 2020 12:26:40 GMT"
+
+
+def http_date(seconds: float) -> str:
+    return formatdate(seconds, usegmt=True)
+
+
+@pytest.fixture
+def dated(root: Path) -> Path:
+    """digits.txt with a known modification time, MTIME."""
+    path = root / "digits.txt"
+    os.utime(path, (MTIME, MTIME))
+    return path
+
+
+async def test_rewrite_within_one_mtime_changes_the_etag(
+    site: Served, root: Path
+) -> None:
+    """A rewrite that keeps the modification time but not the size gets a new ETag."""
+    os.utime(root / "hello.txt", (MTIME, MTIME))
+    etag = (await fetch(site.port, "/hello.txt")).headers["ETag"]
+    (root / "hello.txt").write_bytes(b"other length")
+    os.utime(root / "hello.txt", (MTIME, MTIME))
+    reply = await fetch(site.port, "/hello.txt", headers=[("If-None-Match", etag)])
+    assert (reply.status, reply.body) == (200, b"other length")
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "status"),
+    [
+        ("GET", [], 200),
+        ("HEAD", [], 200),
+        ("GET", [("Range", "bytes=1-2")], 206),
+        ("GET", [("Range", "bytes=50-")], 416),
+        ("GET", [("If-Modified-Since", MTIME_HTTP)], 304),
+        ("HEAD", [("If-Modified-Since", MTIME_HTTP)], 304),
+        ("GET", [("If-Match", '"nope"')], 412),
+    ],
+)
+async def test_every_file_answer_has_last_modified(
+    site: Served, dated: Path, method: str, headers: list[tuple[str, str]], status: int
+) -> None:
+    """200, HEAD, 206, 416, 304 and 412 carry Last-Modified (whole seconds), ETag, Cache-Control."""
+    etag = (await fetch(site.port, "/digits.txt")).headers["ETag"]
+    reply = await fetch(site.port, "/digits.txt", method, headers)
+    assert reply.status == status
+    assert reply.headers["Last-Modified"] == MTIME_HTTP
+    assert reply.headers["ETag"] == etag
+    # Without it, Last-Modified lets a browser cache the file unchecked.
+    assert reply.headers["Cache-Control"] == "no-cache"
+
+
+async def test_last_modified_before_1970_is_the_epoch(
+    site: Served, dated: Path
+) -> None:
+    """A file dated before 1970 is sent as modified at the epoch, never a malformed date."""
+    os.utime(dated, (-365 * 86400.5, -365 * 86400.5))
+    reply = await fetch(site.port, "/digits.txt")
+    assert reply.headers["Last-Modified"] == "Thu, 01 Jan 1970 00:00:00 GMT"
+
+
+async def test_last_modified_in_the_future_is_now(site: Served, dated: Path) -> None:
+    """A file dated in the future is sent with Last-Modified no later than now (RFC 9110 8.8.2.1)."""
+    future = time.time() + 10 * 365 * 86400
+    os.utime(dated, (future, future))
+    before = int(time.time())
+    reply = await fetch(site.port, "/digits.txt")
+    sent = parsedate_to_datetime(reply.headers["Last-Modified"]).timestamp()
+    assert before <= sent <= time.time()
+
+
+@pytest.mark.parametrize(
+    "since",
+    [
+        MTIME_HTTP,
+        http_date(MTIME + 3600),
+        "Sunday, 13-Sep-20 12:26:40 GMT",  # RFC 850, two-digit year
+        "Sun Sep 13 12:26:40 2020",  # asctime
+    ],
+)
+async def test_if_modified_since_not_modified_is_304(
+    site: Served, dated: Path, since: str
+) -> None:
+    """If-Modified-Since at or after Last-Modified, in any HTTP-date form, answers a bare 304."""
+    reply = await fetch(
+        site.port, "/digits.txt", headers=[("If-Modified-Since", since)]
+    )
+    assert (reply.status, reply.body) == (304, b"")
+    assert reply.headers["Last-Modified"] == MTIME_HTTP
+    assert reply.headers["ETag"].startswith('"')
+    for name in ("Content-Length", "Content-Type", "Transfer-Encoding"):
+        assert name not in reply.headers
+
+
+@pytest.mark.parametrize(
+    "since",
+    [
+        http_date(MTIME - 1),
+        "Sun, 13 Sep 2020 12:26:40 UTC",  # not GMT: no HTTP-date
+        "Sun, 13 Sep 2020 12:26:40",
+        "2020-09-13T12:26:40Z",
+        "Sun, 31 Sep 2020 12:26:40 GMT",  # no such day
+        "Sun, 13 Sep 2020 25:26:40 GMT",
+        f"{MTIME_HTTP}, {MTIME_HTTP}",  # two members
+        "yesterday",
+        "",
+    ],
+)
+async def test_if_modified_since_earlier_or_invalid_gets_the_file(
+    site: Served, dated: Path, since: str
+) -> None:
+    """An earlier date answers 200; an invalid one is ignored (RFC 9110 13.1.3): 200 too."""
+    reply = await fetch(
+        site.port, "/digits.txt", headers=[("If-Modified-Since", since)]
+    )
+    assert (reply.status, reply.body) == (200, b"0123456789")
+    assert reply.headers["Last-Modified"] == MTIME_HTTP
+
+
+async def test_if_none_match_overrides_if_modified_since(
+    site: Served, dated: Path
+) -> None:
+    """With If-None-Match present, If-Modified-Since is ignored both ways (RFC 9110 13.1.3)."""
+    etag = (await fetch(site.port, "/digits.txt")).headers["ETag"]
+    fresh = [("If-None-Match", '"old"'), ("If-Modified-Since", MTIME_HTTP)]
+    reply = await fetch(site.port, "/digits.txt", headers=fresh)
+    assert (reply.status, reply.body) == (200, b"0123456789")
+    stale = [("If-None-Match", etag), ("If-Modified-Since", http_date(MTIME - 99))]
+    reply = await fetch(site.port, "/digits.txt", headers=stale)
+    assert (reply.status, reply.body) == (304, b"")
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ([("If-Match", "{etag}")], 200),
+        ([("If-Match", '"a", {etag}')], 200),
+        ([("If-Match", "*")], 200),
+        ([("If-Match", '"nope"')], 412),
+        ([("If-Match", "W/{etag}")], 412),  # If-Match compares strongly
+        ([("If-Match", "{bare}")], 412),
+        ([("If-Unmodified-Since", MTIME_HTTP)], 200),
+        ([("If-Unmodified-Since", http_date(MTIME - 1))], 412),
+        ([("If-Unmodified-Since", "not a date")], 200),
+        # If-Match present: If-Unmodified-Since is not looked at.
+        ([("If-Match", "{etag}"), ("If-Unmodified-Since", http_date(0))], 200),
+        # 412 comes before 304 (RFC 9110 13.2.2).
+        ([("If-Match", '"nope"'), ("If-None-Match", "{etag}")], 412),
+    ],
+)
+async def test_if_match_and_if_unmodified_since(
+    site: Served, dated: Path, headers: list[tuple[str, str]], status: int
+) -> None:
+    """A failed If-Match or If-Unmodified-Since answers 412 with no file; a held one 200."""
+    etag = (await fetch(site.port, "/digits.txt")).headers["ETag"]
+    filled = [(k, v.format(etag=etag, bare=etag.strip('"'))) for k, v in headers]
+    reply = await fetch(site.port, "/digits.txt", headers=filled)
+    assert reply.status == status
+    assert reply.body == (b"0123456789" if status == 200 else b"")
+
+
+@pytest.mark.parametrize(
+    ("if_range", "status"),
+    [
+        ("{etag}", 206),
+        (MTIME_HTTP, 206),
+        ("Sunday, 13-Sep-20 12:26:40 GMT", 206),  # the same instant, RFC 850 form
+        ('"stale"', 200),
+        ("W/{etag}", 200),  # a weak tag never matches strongly
+        ("{bare}", 200),
+        (http_date(MTIME + 1), 200),  # a date must be Last-Modified exactly
+        (http_date(MTIME - 1), 200),
+        ("not a validator", 200),
+    ],
+)
+async def test_if_range(site: Served, dated: Path, if_range: str, status: int) -> None:
+    """If-Range naming the current file gets the 206; a stale validator the whole file (200)."""
+    etag = (await fetch(site.port, "/digits.txt")).headers["ETag"]
+    value = if_range.format(etag=etag, bare=etag.strip('"'))
+    headers = [("Range", "bytes=2-4"), ("If-Range", value)]
+    reply = await fetch(site.port, "/digits.txt", headers=headers)
+    assert reply.status == status
+    if status == 206:
+        assert reply.body == b"234"
+        assert reply.headers["Content-Range"] == "bytes 2-4/10"
+    else:
+        assert reply.body == b"0123456789"
+        assert "Content-Range" not in reply.headers
+
+
+async def test_if_range_after_the_file_changed(site: Served, root: Path) -> None:
+    """A download resumed with the old ETag after the file changed restarts from byte 0."""
+    path = root / "digits.txt"
+    etag = (await fetch(site.port, "/digits.txt")).headers["ETag"]
+    path.write_bytes(b"abcdefghij")
+    os.utime(path, (MTIME, MTIME))
+    headers = [("Range", "bytes=5-"), ("If-Range", etag)]
+    reply = await fetch(site.port, "/digits.txt", headers=headers)
+    assert (reply.status, reply.body) == (200, b"abcdefghij")
+
+
+async def test_stale_if_range_beats_an_unsatisfiable_range(
+    site: Served, dated: Path
+) -> None:
+    """With a stale If-Range the Range is ignored, so even a range past the end gets 200."""
+    headers = [("Range", "bytes=50-"), ("If-Range", '"stale"')]
+    reply = await fetch(site.port, "/digits.txt", headers=headers)
+    assert (reply.status, reply.body) == (200, b"0123456789")
+
+
+async def test_if_range_without_range_is_ignored(site: Served, dated: Path) -> None:
+    """If-Range alone changes nothing: 200 with the file."""
+    reply = await fetch(site.port, "/digits.txt", headers=[("If-Range", '"stale"')])
+    assert (reply.status, reply.body) == (200, b"0123456789")
 
 
 # -- Range ----------------------------------------------------------------------
@@ -323,6 +575,84 @@ async def test_unsupported_range_is_ignored(site: Served, spec: str) -> None:
     """Another unit, several ranges or garbage: the Range is ignored and the file is 200."""
     reply = await fetch(site.port, "/digits.txt", headers=[("Range", spec)])
     assert (reply.status, reply.body) == (200, b"0123456789")
+    assert "Content-Range" not in reply.headers
+
+
+@pytest.mark.parametrize(
+    ("spec", "first", "last"),
+    [
+        ("BYTES=2-5", 2, 5),  # the unit is case-insensitive
+        ("bytes = 2-5", 2, 5),
+        ("bytes=\t2-5 ", 2, 5),
+        ("bytes=, 2-5 ,", 2, 5),  # empty list members are skipped
+        ("bytes=0002-0005", 2, 5),
+        ("bytes=8-" + "9" * 5000, 8, 9),  # more digits than int() takes
+        ("bytes=-" + "9" * 5000, 0, 9),
+    ],
+)
+async def test_range_spellings(site: Served, spec: str, first: int, last: int) -> None:
+    """Case, whitespace, empty members and huge numbers in a valid Range still give its 206."""
+    reply = await fetch(site.port, "/digits.txt", headers=[("Range", spec)])
+    assert reply.status == 206
+    assert reply.headers["Content-Range"] == f"bytes {first}-{last}/10"
+    assert reply.body == b"0123456789"[first : last + 1]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "bytes=5-2",  # last before first: invalid (RFC 9110 14.1.1)
+        "bytes=2 - 5",
+        "bytes=+2-5",
+        "bytes=2-5-7",
+        "bytes=--3",
+        "bytes=",
+        "bytes=,",
+        "bytes",
+        "=0-1",
+        "bytes=0-1,100-",  # several ranges, even if one is unsatisfiable
+        "bytes=0-1,x",
+        "bytes=" + "9" * 5000 + "-1",
+    ],
+)
+async def test_malformed_range_is_ignored(site: Served, spec: str) -> None:
+    """A malformed Range is ignored (RFC 9110 14.2): 200 with the whole file."""
+    reply = await fetch(site.port, "/digits.txt", headers=[("Range", spec)])
+    assert (reply.status, reply.body) == (200, b"0123456789")
+    assert "Content-Range" not in reply.headers
+
+
+async def test_unsatisfiable_range_headers(site: Served, dated: Path) -> None:
+    """A 416 says the length in Content-Range, has an empty body, and keeps the validators."""
+    reply = await fetch(site.port, "/digits.txt", headers=[("Range", "bytes=10-")])
+    assert reply.status == 416
+    assert reply.headers["Content-Range"] == "bytes */10"
+    assert reply.headers["Content-Length"] == "0"
+    assert reply.headers["Accept-Ranges"] == "bytes"
+    assert reply.headers["Last-Modified"] == MTIME_HTTP
+    assert reply.body == b""
+
+
+@pytest.mark.parametrize(
+    ("spec", "status"),
+    [("bytes=-5", 200), ("bytes=0-", 416), ("bytes=0-0", 416)],
+)
+async def test_range_of_an_empty_file(site: Served, spec: str, status: int) -> None:
+    """An empty file: a suffix is served whole (nothing to describe); a first-pos is 416."""
+    reply = await fetch(site.port, "/empty.txt", headers=[("Range", spec)])
+    assert (reply.status, reply.body) == (status, b"")
+    if status == 416:
+        assert reply.headers["Content-Range"] == "bytes */0"
+    else:
+        assert "Content-Range" not in reply.headers
+
+
+@pytest.mark.parametrize("spec", ["bytes=2-5", "bytes=50-"])
+async def test_head_ignores_range(site: Served, spec: str) -> None:
+    """Ranges are for GET only (RFC 9110 14.2): HEAD with one answers the 200's headers."""
+    reply = await fetch(site.port, "/digits.txt", "HEAD", [("Range", spec)])
+    assert reply.status == 200
+    assert reply.headers["Content-Length"] == "10"
     assert "Content-Range" not in reply.headers
 
 
