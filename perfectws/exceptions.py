@@ -7,13 +7,21 @@ callback gets ``(None, OpcodeType.INVALID, True)`` instead, as in Perfect.
 The tree::
 
     PerfectWSError
-    ├── RouteError        (also a ValueError)
-    └── ConcurrencyError  (also a RuntimeError)
+    ├── RouteError          (also a ValueError)
+    ├── ConfigurationError  (also a ValueError)
+    ├── LaunchFailure       (also an OSError)
+    └── ConcurrencyError    (also a RuntimeError)
 """
 
 from __future__ import annotations
 
-__all__ = ["ConcurrencyError", "PerfectWSError", "RouteError"]
+__all__ = [
+    "ConcurrencyError",
+    "ConfigurationError",
+    "LaunchFailure",
+    "PerfectWSError",
+    "RouteError",
+]
 
 
 class PerfectWSError(Exception):
@@ -32,4 +40,23 @@ class ConcurrencyError(PerfectWSError, RuntimeError):
 
     Perfect reads one frame per call; overlapping reads would make the order of
     delivery undefined, so perfectws refuses the second one at once.
+    """
+
+
+class ConfigurationError(PerfectWSError, ValueError):
+    """Server settings or configuration data perfectws cannot serve with.
+
+    Swift: ``PerfectError.apiError`` as thrown by
+    ``HTTPServer.launch(configurationData:)`` (``HTTPServerExConfig.swift``).
+    The message starts with the key at fault, e.g.
+    ``servers[0].routes[2].handler: ...``, and says what to write instead.
+    Also raised for TLS material that cannot be loaded.
+    """
+
+
+class LaunchFailure(PerfectWSError, OSError):
+    """A server could not start: its port is taken, or its address is not local.
+
+    Swift: ``HTTPServer.LaunchFailure`` (``HTTPServerEx.swift``), whose
+    message names the server as ``name:port``.
     """

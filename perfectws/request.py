@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from tornado.httputil import HTTPHeaders
@@ -38,6 +38,7 @@ class HTTPRequest:
         "path",
         "query_string",
         "remote_address",
+        "scratch_pad",
         "server_address",
         "uri",
         "url_variables",
@@ -83,6 +84,9 @@ class HTTPRequest:
         self.url_variables: dict[str, str] = {}
         #: The server's document root. Swift: ``var documentRoot: String``
         self.document_root = document_root
+        #: Per-request storage shared by filters and handlers.
+        #: Swift: ``var scratchPad: [String:Any]``
+        self.scratch_pad: dict[str, Any] = {}
         self._query_params: list[tuple[str, str]] | None = None
         self._connection = connection
         self._server = server
