@@ -6,13 +6,30 @@ the modules hold the same names (each module's ``__all__``).
 
 from __future__ import annotations
 
+# .compression
+from .compression import HTTPFilter
+
+# .config
+from .config import Server
+
 # .exceptions
 from .exceptions import (
     CloseFrameError,
     ConcurrencyError,
+    ConfigurationError,
+    LaunchFailure,
     NotServedError,
     PerfectWSError,
     RouteError,
+)
+
+# .filters
+from .filters import (
+    HTTPFilterPriority,
+    HTTPRequestFilter,
+    HTTPRequestFilterResult,
+    HTTPResponseFilter,
+    HTTPResponseFilterResult,
 )
 
 # .frames
@@ -25,6 +42,12 @@ from .handler import (
     WebSocketHandler,
     WebSocketSessionHandler,
 )
+
+# .http_handler
+from .http_handler import HTTPHandler
+
+# .launch
+from .launch import LaunchContext, PerfectServer, launch
 
 # .method
 from .method import (
@@ -62,18 +85,33 @@ from .server import HTTPServer
 # .static
 from .static import StaticFileHandler
 
+# .tls
+from .tls import OpenSSLVerifyMode, TLSConfiguration
+
 # .websocket
 from .websocket import BytesReadCallback, SendCallback, StringReadCallback, WebSocket
 
 __version__ = "0.1.0"
 
 __all__ = [
+    # .compression
+    "HTTPFilter",
+    # .config
+    "Server",
     # .exceptions
     "CloseFrameError",
     "ConcurrencyError",
+    "ConfigurationError",
+    "LaunchFailure",
     "NotServedError",
     "PerfectWSError",
     "RouteError",
+    # .filters
+    "HTTPFilterPriority",
+    "HTTPRequestFilter",
+    "HTTPRequestFilterResult",
+    "HTTPResponseFilter",
+    "HTTPResponseFilterResult",
     # .frames
     "CloseCode",
     "OpcodeType",
@@ -82,6 +120,12 @@ __all__ = [
     "OriginCheck",
     "WebSocketHandler",
     "WebSocketSessionHandler",
+    # .http_handler
+    "HTTPHandler",
+    # .launch
+    "LaunchContext",
+    "PerfectServer",
+    "launch",
     # .method
     "CONNECT",
     "DELETE",
@@ -110,6 +154,9 @@ __all__ = [
     "HTTPServer",
     # .static
     "StaticFileHandler",
+    # .tls
+    "OpenSSLVerifyMode",
+    "TLSConfiguration",
     # .websocket
     "BytesReadCallback",
     "SendCallback",

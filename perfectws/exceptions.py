@@ -7,10 +7,12 @@ callback gets ``(None, OpcodeType.INVALID, True)`` instead, as in Perfect.
 The tree::
 
     PerfectWSError
-    ├── RouteError        (also a ValueError)
-    ├── CloseFrameError   (also a ValueError)
-    ├── ConcurrencyError  (also a RuntimeError)
-    └── NotServedError    (also a RuntimeError)
+    ├── RouteError          (also a ValueError)
+    ├── ConfigurationError  (also a ValueError)
+    ├── CloseFrameError     (also a ValueError)
+    ├── LaunchFailure       (also an OSError)
+    ├── ConcurrencyError    (also a RuntimeError)
+    └── NotServedError      (also a RuntimeError)
 
 tests/test_exceptions.py reads every ``raise`` in the package and checks that
 each raises one of these (or is internal and never leaves perfectws).
@@ -21,6 +23,8 @@ from __future__ import annotations
 __all__ = [
     "CloseFrameError",
     "ConcurrencyError",
+    "ConfigurationError",
+    "LaunchFailure",
     "NotServedError",
     "PerfectWSError",
     "RouteError",
@@ -61,4 +65,23 @@ class NotServedError(PerfectWSError, RuntimeError):
     ``WebSocketHandler.handle_request`` takes the request's connection over,
     so the request must come from :class:`~perfectws.HTTPServer`, not be
     built by hand.
+    """
+
+
+class ConfigurationError(PerfectWSError, ValueError):
+    """Server settings or configuration data perfectws cannot serve with.
+
+    Swift: ``PerfectError.apiError`` as thrown by
+    ``HTTPServer.launch(configurationData:)`` (``HTTPServerExConfig.swift``).
+    The message starts with the key at fault, e.g.
+    ``servers[0].routes[2].handler: ...``, and says what to write instead.
+    Also raised for TLS material that cannot be loaded.
+    """
+
+
+class LaunchFailure(PerfectWSError, OSError):
+    """A server could not start: its port is taken, or its address is not local.
+
+    Swift: ``HTTPServer.LaunchFailure`` (``HTTPServerEx.swift``), whose
+    message names the server as ``name:port``.
     """

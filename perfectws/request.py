@@ -54,6 +54,7 @@ class HTTPRequest:
         "path",
         "query_string",
         "remote_address",
+        "scratch_pad",
         "server_address",
         "server_context",
         "uri",
@@ -101,6 +102,9 @@ class HTTPRequest:
         self.document_root = document_root
         #: ``None`` for a request built by hand (a unit test's).
         self.server_context = server_context
+        #: Per-request storage shared by filters and handlers.
+        #: Swift: ``var scratchPad: [String:Any]``
+        self.scratch_pad: dict[str, Any] = {}
         self._query_params: list[tuple[str, str]] | None = None
 
     def header(self, name: str) -> str | None:

@@ -17,6 +17,7 @@ so a request never meets a half-built table. See ``docs/routing.md``.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, ClassVar, NamedTuple, cast, overload
 
@@ -379,11 +380,16 @@ def _find(
     return None
 
 
+class _Unset(enum.Enum):
+    UNSET = 0
+
+
 class Routes:
     """A table of routes, compiled into a tree as routes are added.
 
-    Swift: ``struct Routes``: ``Routes(baseUri:)``, ``Routes(baseUri:routes:)``,
-    ``routes.add(...)``; and Perfect 1.x's ``RouteMap`` subscripts.
+    Swift: ``struct Routes``: ``Routes(_ routes: [Route])``, ``Routes(baseUri:)``,
+    ``Routes(baseUri:routes:)``, ``routes.add(...)``; and Perfect 1.x's
+    ``RouteMap`` subscripts.
 
     Every route added gets ``base_uri`` put in front of its pattern::
 
@@ -408,7 +414,29 @@ class Routes:
 
     base_uri: str
 
-    def __init__(self, base_uri: str = "", routes: Iterable[Route] = ()) -> None:
+    def __init__(
+        self,
+        routes_or_base: str | Iterable[Route] | None = "",
+        /,
+        routes: Iterable[Route] = (),
+        *,
+        base_uri: str | None | _Unset = _Unset.UNSET,
+    ) -> None:
+        if base_uri is _Unset.UNSET:
+            if isinstance(routes_or_base, str):
+                base_uri = routes_or_base
+            elif isinstance(routes_or_base, Iterable):
+                # Swift's Routes(_ routes: [Route]): the list alone, no base.
+                if list(routes):
+                    raise RouteError(
+                        "Routes(routes_list) takes the list alone; with a base, "
+                        "write Routes(base_uri=..., routes=[...])"
+                    )
+                routes, base_uri = routes_or_base, ""
+            else:
+                base_uri = routes_or_base
+        elif routes_or_base != "":
+            raise RouteError("pass the base either positionally or as base_uri=")
         base = _parse(base_uri, what="base_uri")
         if any(token.kind == "**" for token in base.tokens):
             raise RouteError(

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import ssl as _ssl
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -23,14 +24,25 @@ import tornado.netutil
 from tornado import httputil
 from tornado.ioloop import IOLoop
 
+from .filters import (
+    HTTPFilterPriority,
+    HTTPRequestFilter,
+    HTTPResponseFilter,
+    group_by_priority,
+    run_request_filters,
+)
 from .method import HTTPMethod
 from .request import HTTPRequest, ServerContext
 from .response import HTTPResponse, complete_text
-from .routing import Routes, Routing
+from .routing import RequestHandler, Routes, Routing
+from .static import StaticFileHandler
+from .tls import DEFAULT_CIPHER_LIST, OpenSSLVerifyMode, make_ssl_context
 
 if TYPE_CHECKING:
     from tornado.http1connection import HTTP1Connection
 
+    from .config import Server as _Server
+    from .launch import LaunchContext
     from .websocket import WebSocket
 
 __all__ = ["HTTPServer"]
@@ -56,9 +68,24 @@ class HTTPServer:
     'perfectws[speed]'``) unless ``use_uvloop=False``; :meth:`listen` serves
     on whatever loop is running.
 
+    Setting ``ssl = (ssl_cert, ssl_key)`` (paths or PEM text) serves https,
+    with ``ca_cert``, ``cert_verify_mode`` and ``cipher_list`` as in Perfect.
+    Assigning ``document_root`` after construction also serves static files
+    from it for GET requests no route matches, as Perfect 2+'s ``documentRoot``
+    setter adds a ``GET /**`` route. ``HTTPServer.launch(...)`` and
+    ``HTTPServer.Server`` are Perfect 3's launch API (:mod:`perfectws.launch`).
+
     Differs from Perfect: ``processes=N`` forks N workers sharing the listening
     socket (Tornado's pre-fork model); Perfect runs one process.
     """
+
+    class _LaunchAPI:
+        """``HTTPServer.Server``, found in :mod:`perfectws.launch` when first used."""
+
+        def __get__(self, obj: object, owner: type | None = None) -> type[_Server]:
+            from .config import Server
+
+            return Server
 
     def __init__(
         self,
@@ -76,8 +103,9 @@ class HTTPServer:
     ) -> None:
         #: Swift: ``var serverPort: UInt16``
         self.server_port = server_port
-        #: Swift: ``var documentRoot: String``
-        self.document_root = document_root
+        # Swift's init does not run the documentRoot observer either.
+        self._document_root = document_root
+        self._serves_document_root = False
         #: Swift: ``var serverAddress: String``
         self.server_address = server_address
         #: Swift: ``var serverName: String``
@@ -96,9 +124,99 @@ class HTTPServer:
         #: connection without an answer past that.
         self.max_header_size = max_header_size
         self.max_body_size = max_body_size
+        #: ``(ssl_cert, ssl_key)``, each a path or PEM text; set it to serve
+        #: https. Swift: ``var ssl: (sslCert: String, sslKey: String)?``
+        self.ssl: tuple[str, str] | None = None
+        #: The CA for client certificates. Swift: ``var caCert: String?``
+        self.ca_cert: str | None = None
+        #: Swift: ``var certVerifyMode: OpenSSLVerifyMode?``
+        self.cert_verify_mode: OpenSSLVerifyMode | None = None
+        #: Swift: ``var cipherList: [String]``
+        self.cipher_list: list[str] = list(DEFAULT_CIPHER_LIST)
+        self._request_filters: list[list[HTTPRequestFilter]] = []
+        self._response_filters: list[list[HTTPResponseFilter]] = []
         self._routes: Routes | None = None
         self._tornado_server: tornado.httpserver.HTTPServer | None = None
         self._websockets: set[WebSocket] = set()
+
+    Server = _LaunchAPI()
+
+    @staticmethod
+    def launch(
+        *servers: _Server,
+        name: str | None = None,
+        port: int | None = None,
+        routes: Routes | Iterable[Any] | None = None,
+        document_root: str | None = None,
+        request_filters: Iterable[tuple[HTTPRequestFilter, HTTPFilterPriority]] = (),
+        response_filters: Iterable[tuple[HTTPResponseFilter, HTTPFilterPriority]] = (),
+        configuration_data: dict[str, Any] | None = None,
+        configuration_file: str | None = None,
+        configuration_path: str | None = None,
+    ) -> list[LaunchContext]:
+        """Start one or more servers and serve until SIGINT or SIGTERM. Blocks.
+
+        Swift: ``HTTPServer.launch(name:port:routes:requestFilters:responseFilters:)``,
+        ``launch(name:port:documentRoot:...)``, ``launch(_ servers: Server...)``,
+        ``launch(configurationData:)``, ``launch(configurationFile:)``,
+        ``launch(configurationPath:)``. See :func:`perfectws.launch.launch`.
+        """
+        from .launch import launch
+
+        contexts: list[LaunchContext] = launch(
+            *servers,
+            name=name,
+            port=port,
+            routes=routes,
+            document_root=document_root,
+            request_filters=request_filters,
+            response_filters=response_filters,
+            configuration_data=configuration_data,
+            configuration_file=configuration_file,
+            configuration_path=configuration_path,
+        )
+        return contexts
+
+    @property
+    def document_root(self) -> str:
+        """Where static files are looked up. Swift: ``var documentRoot: String``
+
+        Assigning it, as in Perfect 2+, also serves its files for GET
+        requests that no route matches (Perfect adds ``GET /**``), and
+        creates the folder if it is missing.
+        """
+        return self._document_root
+
+    @document_root.setter
+    def document_root(self, value: str) -> None:
+        self._document_root = value
+        os.makedirs(value, exist_ok=True)
+        self._serves_document_root = True
+
+    def set_request_filters(
+        self, request: Iterable[tuple[HTTPRequestFilter, HTTPFilterPriority]]
+    ) -> HTTPServer:
+        """Add request filters, each with its priority; high ones run first.
+
+        Swift: ``func setRequestFilters(_ request: [(HTTPRequestFilter,
+        HTTPFilterPriority)]) -> HTTPServer``
+
+        Filters of equal priority keep the order given; a second call adds
+        groups that run after those of the first, as in Perfect.
+        """
+        group_by_priority(request, self._request_filters)
+        return self
+
+    def set_response_filters(
+        self, response: Iterable[tuple[HTTPResponseFilter, HTTPFilterPriority]]
+    ) -> HTTPServer:
+        """Add response filters, each with its priority; high ones run first.
+
+        Swift: ``func setResponseFilters(_ response: [(HTTPResponseFilter,
+        HTTPFilterPriority)]) -> HTTPServer``
+        """
+        group_by_priority(response, self._response_filters)
+        return self
 
     def add_routes(self, routes: Routes) -> None:
         """Serve these routes (may be called more than once; routes merge).
@@ -125,23 +243,49 @@ class HTTPServer:
         Binds ``server_address:server_port`` (port 0 picks a free port, which
         is returned and stored in ``server_port``).
         """
-        sockets = tornado.netutil.bind_sockets(
-            self.server_port, self._bind_address(), family=socket.AF_INET
-        )
-        self._serve(sockets)
+        context = self._ssl_context()
+        self._serve(self._bind(), context)
         return self.server_port
 
-    def start(self) -> None:
+    def _bind(self) -> list[socket.socket]:
+        # "::" is Perfect 3's default for launch(name:port:...): every
+        # address, IPv4 and IPv6, which Tornado binds as two sockets.
+        family = socket.AF_UNSPEC if self.server_address == "::" else socket.AF_INET
+        return tornado.netutil.bind_sockets(
+            self.server_port, self._bind_address(), family=family, reuse_port=False
+        )
+
+    def _ssl_context(self) -> _ssl.SSLContext | None:
+        if self.ssl is None:
+            return None
+        cert, key = self.ssl
+        return make_ssl_context(
+            cert, key, self.ca_cert, self.cert_verify_mode, self.cipher_list
+        )
+
+    def start(
+        self,
+        port: int | None = None,
+        ssl_cert: str | None = None,
+        ssl_key: str | None = None,
+        bind_address: str | None = None,
+    ) -> None:
         """Serve until SIGINT or SIGTERM, then stop cleanly. Blocks.
 
-        Swift: ``func start() throws``
+        Swift: ``func start() throws``, and Perfect 1.x's
+        ``start(port:bindAddress:)`` and ``start(port:sslCert:sslKey:bindAddress:)``,
+        which set ``server_port``, ``server_address`` and ``ssl`` first.
         """
-        sockets = tornado.netutil.bind_sockets(
-            self.server_port,
-            self._bind_address(),
-            family=socket.AF_INET,
-            reuse_port=False,
-        )
+        if port is not None:
+            self.server_port = port
+        if bind_address is not None:
+            self.server_address = bind_address
+        if (ssl_cert is None) != (ssl_key is None):
+            raise TypeError("start() takes ssl_cert= and ssl_key= together")
+        if ssl_cert is not None and ssl_key is not None:
+            self.ssl = (ssl_cert, ssl_key)
+        self._ssl_context()  # bad TLS material fails here, before binding
+        sockets = self._bind()
         self.server_port = sockets[0].getsockname()[1]
         if self.processes > 1 and not _fork_workers(self.processes):
             return  # the supervising parent: every worker has exited
@@ -164,9 +308,10 @@ class HTTPServer:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        self._serve(sockets)
+        self._serve(sockets, self._ssl_context())
         logger.info(
-            "serving %s on %s:%d (%s)",
+            "serving %s %s on %s:%d (%s)",
+            "https" if self.ssl is not None else "http",
             self.document_root,
             self.server_address,
             self.server_port,
@@ -195,9 +340,15 @@ class HTTPServer:
             ws.abort()
 
     def _bind_address(self) -> str | None:
-        return None if self.server_address in ("", "0.0.0.0") else self.server_address
+        if self.server_address in ("", "0.0.0.0", "::"):
+            return None
+        return self.server_address
 
-    def _serve(self, sockets: Iterable[socket.socket]) -> None:
+    def _serve(
+        self,
+        sockets: Iterable[socket.socket],
+        ssl_context: _ssl.SSLContext | None = None,
+    ) -> None:
         sockets = list(sockets)
         self.server_port = sockets[0].getsockname()[1]
         server = tornado.httpserver.HTTPServer(
@@ -208,6 +359,7 @@ class HTTPServer:
             # reading a little further lets perfectws answer 431 instead.
             max_header_size=max(self.max_header_size, _HEADER_READ_CAP),
             max_body_size=self.max_body_size,
+            ssl_options=ssl_context,
         )
         server.add_sockets(sockets)
         self._tornado_server = server
@@ -273,7 +425,7 @@ class _Exchange(httputil.HTTPMessageDelegate):
             document_root=server.document_root,
             server_context=ServerContext(connection, server._websockets),
         )
-        response = HTTPResponse(request, connection)
+        response = HTTPResponse(request, connection, server._response_filters)
         if _head_size(start_line, headers) > server.max_header_size:
             complete_text(
                 response,
@@ -286,30 +438,51 @@ class _Exchange(httputil.HTTPMessageDelegate):
                 response, HTTPStatus.NOT_IMPLEMENTED, "method not implemented"
             )
             return
-        match = server.routes.match(method, request.path)
-        if match is None:
-            complete_text(
-                response, HTTPStatus.NOT_FOUND, "No matching route was found."
+        if server._request_filters:
+            run_request_filters(
+                server._request_filters, request, response, self._route, _fail
             )
-            return
-        request.url_variables = match.url_variables
+        else:
+            self._route(request, response)
+
+    def _route(self, request: HTTPRequest, response: HTTPResponse) -> None:
+        """Find the handler and run it; 404 if none, 500 if it raises."""
+        server = self._server
+        method = request.method
+        match = server.routes.match(method, request.path)
+        handler: RequestHandler
+        if match is None:
+            if server._serves_document_root and method is HTTPMethod.GET:
+                handler = StaticFileHandler(server.document_root).handle_request
+            else:
+                complete_text(
+                    response, HTTPStatus.NOT_FOUND, "No matching route was found."
+                )
+                return
+        else:
+            request.url_variables = match.url_variables
+            handler = match.handler
         try:
-            match.handler(request, response)
+            handler(request, response)
         except Exception:
             logger.exception("request handler failed for %s %s", method, request.uri)
             if response._headers_sent:
                 # Part of a response is out: a 500 now would be appended to its
                 # body. Dropping the connection tells the client it is truncated.
                 if not response.is_completed:
-                    connection.close()
+                    response._abort()
             else:
-                response.headers.clear()
-                complete_text(
-                    response, HTTPStatus.INTERNAL_SERVER_ERROR, "internal error"
-                )
+                _fail(response)
 
     def on_connection_close(self) -> None:
         pass
+
+
+def _fail(response: HTTPResponse) -> None:
+    """Answer 500 in place of whatever the failed code left in ``response``."""
+    response.headers.clear()
+    response.is_streaming = False
+    complete_text(response, HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
 
 
 # How far Tornado reads a request head before giving up silently: past

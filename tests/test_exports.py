@@ -7,15 +7,21 @@ import importlib
 import perfectws
 
 MODULES = [
+    "compression",
+    "config",
     "exceptions",
+    "filters",
     "frames",
     "handler",
+    "http_handler",
+    "launch",
     "method",
     "request",
     "response",
     "routing",
     "server",
     "static",
+    "tls",
     "websocket",
 ]
 
