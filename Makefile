@@ -35,6 +35,7 @@ test-slow: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 style: venv
 	$(VENV)/bin/ruff format .

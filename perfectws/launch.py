@@ -275,3 +275,10 @@ async def _serve_until_stopped(
             await ctx.http_server.stop()
             ctx.terminated = True
     sys.stdout.flush()
+
+
+# Swift's ``HTTPServer.launch`` and ``HTTPServer.Server`` are static members of
+# HTTPServer. They are attached here, where both are defined, because
+# server.py sits below this module in the layers and must not import it.
+HTTPServer.launch = staticmethod(launch)
+HTTPServer.Server = Server

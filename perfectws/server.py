@@ -17,7 +17,7 @@ import socket
 import ssl as _ssl
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import tornado.httpserver
 import tornado.netutil
@@ -79,13 +79,12 @@ class HTTPServer:
     socket (Tornado's pre-fork model); Perfect runs one process.
     """
 
-    class _LaunchAPI:
-        """``HTTPServer.Server``, found in :mod:`perfectws.launch` when first used."""
-
-        def __get__(self, obj: object, owner: type | None = None) -> type[_Server]:
-            from .config import Server
-
-            return Server
+    #: Perfect 3's ``HTTPServer.Server`` (:class:`perfectws.config.Server`)
+    #: and ``HTTPServer.launch(...)`` (:func:`perfectws.launch.launch`).
+    #: perfectws/launch.py sets both when the package is imported: it sits
+    #: above this module, which must not import it back.
+    Server: ClassVar[type[_Server]]
+    launch: ClassVar[Callable[..., list[LaunchContext]]]
 
     def __init__(
         self,
@@ -138,44 +137,6 @@ class HTTPServer:
         self._routes: Routes | None = None
         self._tornado_server: tornado.httpserver.HTTPServer | None = None
         self._websockets: set[WebSocket] = set()
-
-    Server = _LaunchAPI()
-
-    @staticmethod
-    def launch(
-        *servers: _Server,
-        name: str | None = None,
-        port: int | None = None,
-        routes: Routes | Iterable[Any] | None = None,
-        document_root: str | None = None,
-        request_filters: Iterable[tuple[HTTPRequestFilter, HTTPFilterPriority]] = (),
-        response_filters: Iterable[tuple[HTTPResponseFilter, HTTPFilterPriority]] = (),
-        configuration_data: dict[str, Any] | None = None,
-        configuration_file: str | None = None,
-        configuration_path: str | None = None,
-    ) -> list[LaunchContext]:
-        """Start one or more servers and serve until SIGINT or SIGTERM. Blocks.
-
-        Swift: ``HTTPServer.launch(name:port:routes:requestFilters:responseFilters:)``,
-        ``launch(name:port:documentRoot:...)``, ``launch(_ servers: Server...)``,
-        ``launch(configurationData:)``, ``launch(configurationFile:)``,
-        ``launch(configurationPath:)``. See :func:`perfectws.launch.launch`.
-        """
-        from .launch import launch
-
-        contexts: list[LaunchContext] = launch(
-            *servers,
-            name=name,
-            port=port,
-            routes=routes,
-            document_root=document_root,
-            request_filters=request_filters,
-            response_filters=response_filters,
-            configuration_data=configuration_data,
-            configuration_file=configuration_file,
-            configuration_path=configuration_path,
-        )
-        return contexts
 
     @property
     def document_root(self) -> str:
