@@ -28,6 +28,7 @@ from ._transport import GATHER_AT, SocketTransport
 from .exceptions import ConcurrencyError
 from .frames import CloseCode, Frame, OpcodeType
 from .protocol import CloseReceived, Failure, Ping, ServerProtocol, State
+from .settings import DEFAULT_SETTINGS
 
 if TYPE_CHECKING:
     from .request import HTTPRequest
@@ -56,12 +57,16 @@ class Session:
         "__weakref__",
         "_close_timer",
         "_dispatch_queued",
+        "_heard",
+        "_keepalive_timer",
         "_loop",
+        "_pending_pong",
         "_protocol",
         "_read_callback",
         "_read_text",
         "_read_timer",
         "_sessions",
+        "_settings",
         "_transport",
         "_write_waiters",
         "close_timeout",
@@ -82,14 +87,18 @@ class Session:
         #: after a timeout, as in Perfect: the handler decides what to do.
         #: Swift: ``var readTimeoutSeconds: Double``
         self.read_timeout_seconds: float = -1.0
-        #: Seconds :meth:`close` waits for the peer's Close before dropping TCP.
-        self.close_timeout: float = 5.0
         self._loop = loop or asyncio.get_running_loop()
         context = request.server_context
-        # The server's registry of open sessions, if a server made the request.
-        self._sessions: MutableSet[Any] | None = (
-            context.sessions if context is not None else None
-        )
+        if context is None:
+            self._sessions: MutableSet[Any] | None = None
+            self._settings = DEFAULT_SETTINGS
+        else:
+            # The server's registry of open sessions, and its defaults.
+            self._sessions = context.sessions
+            self._settings = context.settings
+        #: Seconds after a Close is sent or received (or the peer's FIN) by
+        #: which the TCP connection is dropped, whatever the peer does.
+        self.close_timeout: float = self._settings.close_timeout
         self._protocol = ServerProtocol(max_message_size)
         self._transport: SocketTransport | None = None
         self._read_callback: Callable[[Any, OpcodeType, bool], Any] | None = None
@@ -98,14 +107,24 @@ class Session:
         self._dispatch_queued = False
         self._write_waiters: list[SendCallback] | None = None
         self._close_timer: asyncio.TimerHandle | None = None
+        self._keepalive_timer: asyncio.TimerHandle | None = None
+        # Whether the peer sent anything since the keepalive last looked.
+        self._heard = False
+        # RFC 6455 5.5.3: while the peer does not read, only the latest ping
+        # is answered, once the backlog drains.
+        self._pending_pong: bytes | None = None
 
     def attach(self, sock: socket.socket, head: bytes, early: bytes) -> None:
         """Own ``sock`` from now on: send the 101 ``head``, keep the ``early`` bytes."""
+        cap = self._settings.max_send_queue
         if isinstance(sock, ssl.SSLSocket):
-            transport: SocketTransport = TLSTransport(sock, self, self._loop)
+            transport: SocketTransport = TLSTransport(sock, self, self._loop, cap)
         else:
-            transport = SocketTransport(sock, self, self._loop)
+            transport = SocketTransport(sock, self, self._loop, cap)
         self._transport = transport
+        interval = self._settings.ping_interval
+        if interval is not None:
+            self._keepalive_timer = self._loop.call_later(interval, self._keepalive)
         if self._sessions is not None:
             self._sessions.add(self)
         transport.write(head)
@@ -117,6 +136,7 @@ class Session:
     def data_received(self) -> None:
         transport = self._transport
         assert transport is not None
+        self._heard = True
         if self._protocol.state is _CLOSED:
             # Failed or answered: input only matters as the wait for EOF.
             transport.discard_input()
@@ -129,6 +149,8 @@ class Session:
         """The peer closed its side: the session is over (with or without a Close)."""
         self._protocol.connection_lost()
         self._fail_read()
+        # Our last frames may still be waiting for a peer that reads no more.
+        self._arm_close_timer()
 
     def connection_lost(self) -> None:
         """The transport is gone: release the timers, the registry, the waiters."""
@@ -139,6 +161,10 @@ class Session:
         if self._close_timer is not None:
             self._close_timer.cancel()
             self._close_timer = None
+        if self._keepalive_timer is not None:
+            self._keepalive_timer.cancel()
+            self._keepalive_timer = None
+        self._pending_pong = None
         if self._sessions is not None:
             self._sessions.discard(self)
         self._release_write_waiters()
@@ -149,6 +175,73 @@ class Session:
         if self._write_waiters:
             self._release_write_waiters()
             trampoline.drain()
+
+    def output_drained(self) -> None:
+        pong = self._pending_pong
+        self._pending_pong = None
+        if (
+            pong is not None
+            and self._transport is not None
+            and self._protocol.state is _OPEN
+        ):
+            self._transport.write(pong)
+
+    def send_queue_overflow(self) -> None:
+        """The peer does not read: close with 1008 and forget its backlog."""
+        limit = self._settings.max_send_queue
+        logger.info(
+            "closing WebSocket %s: over %d bytes unsent, the peer does not read",
+            self.request.path,
+            limit,
+        )
+        if self._protocol.state is _OPEN:
+            trampoline.run(
+                self,
+                self._fail,
+                CloseCode.POLICY_VIOLATION,
+                f"send queue over {limit} bytes",
+            )
+        else:
+            self.abort()
+
+    # ---------------------------------------------------------- keepalive
+
+    def _keepalive(self) -> None:
+        """Every ``ping_interval``: a peer heard from is alive; a silent one is pinged.
+
+        A session whose reading is paused (its handler is not reading, so
+        the peer's Pong could not be seen) is left alone: its peer was heard
+        recently enough to fill the buffer.
+        """
+        self._keepalive_timer = None
+        transport = self._transport
+        interval = self._settings.ping_interval
+        if self._protocol.state is not _OPEN or transport is None or interval is None:
+            return
+        if self._heard or transport.read_paused:
+            self._heard = False
+            self._keepalive_timer = self._loop.call_later(interval, self._keepalive)
+            return
+        frame = self._protocol.send_control(OpcodeType.PING)
+        if frame is not None:
+            transport.write(frame)
+        self._keepalive_timer = self._loop.call_later(
+            self._settings.ping_timeout, self._ping_timed_out
+        )
+
+    def _ping_timed_out(self) -> None:
+        self._keepalive_timer = None
+        if self._heard or self._protocol.state is not _OPEN:
+            self._keepalive()
+            return
+        logger.info(
+            "closing WebSocket %s: no answer to a ping in %g s",
+            self.request.path,
+            self._settings.ping_timeout,
+        )
+        trampoline.run(
+            self, self._fail, CloseCode.INTERNAL_ERROR, "keepalive ping timeout"
+        )
 
     def callback_failed(self) -> None:
         """A user callback raised: log it once and close this session with 1011."""
@@ -268,7 +361,10 @@ class Session:
         assert transport is not None
         if type(event) is Ping:
             if event.reply is not None:
-                transport.write(event.reply)
+                if transport.backlogged:
+                    self._pending_pong = event.reply  # answered once drained
+                else:
+                    transport.write(event.reply)
             return False
         if type(event) is CloseReceived or type(event) is Failure:
             if type(event) is Failure:
@@ -300,9 +396,12 @@ class Session:
         transport = self._transport
         if transport is None or transport.sock is None:
             return
+        transport.shutdown_after_flush()
+        self._arm_close_timer()
+
+    def _arm_close_timer(self) -> None:
         if self._close_timer is not None:
             self._close_timer.cancel()
-        transport.shutdown_after_flush()
         self._close_timer = self._loop.call_later(self.close_timeout, self.abort)
 
     def abort(self) -> None:
@@ -377,7 +476,7 @@ class Session:
             self._protocol.connection_lost()  # never attached: nothing to tell
             return
         transport.write(frame)
-        self._close_timer = self._loop.call_later(self.close_timeout, self.abort)
+        self._arm_close_timer()
         self._fail_read()
         # Keep reading so the peer's Close is seen; data frames are dropped now.
         transport.resume_reading()

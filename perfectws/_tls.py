@@ -39,8 +39,9 @@ class TLSTransport(SocketTransport):
         sock: ssl.SSLSocket,
         user: TransportUser,
         loop: asyncio.AbstractEventLoop,
+        max_unsent: int,
     ) -> None:
-        super().__init__(sock, user, loop)
+        super().__init__(sock, user, loop, max_unsent)
         self._read_pending_soon()
 
     def on_readable(self) -> None:

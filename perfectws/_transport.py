@@ -71,6 +71,12 @@ class TransportUser(Protocol):
     def writing_resumed(self) -> None:
         """Unsent output fell below ``WRITE_LOW`` after ``write_paused``."""
 
+    def output_drained(self) -> None:
+        """Everything kept back because the socket was full has been sent."""
+
+    def send_queue_overflow(self) -> None:
+        """A write found ``max_unsent`` bytes already waiting; they were dropped."""
+
     def callback_failed(self) -> None:
         """A callback the transport ran on the trampoline raised."""
 
@@ -96,6 +102,7 @@ class SocketTransport:
         "_wbuf_size",
         "buf",
         "end",
+        "max_unsent",
         "need",
         "read_paused",
         "sock",
@@ -111,6 +118,7 @@ class SocketTransport:
         sock: socket.socket,
         user: TransportUser,
         loop: asyncio.AbstractEventLoop,
+        max_unsent: int,
     ) -> None:
         sock.setblocking(False)
         try:
@@ -128,6 +136,9 @@ class SocketTransport:
         self.need = 0
         self.read_paused = False
         self.write_paused = False
+        #: A write that finds more than this already unsent drops the backlog
+        #: and reports :meth:`TransportUser.send_queue_overflow` instead.
+        self.max_unsent = max_unsent
         self._out: list[bytes] | None = None
         self._out_size = 0
         self._wbuf: deque[bytes | memoryview] | None = None
@@ -148,6 +159,11 @@ class SocketTransport:
     def unsent(self) -> int:
         """Bytes written and not yet accepted by the kernel."""
         return self._wbuf_size + self._out_size
+
+    @property
+    def backlogged(self) -> bool:
+        """Whether output is waiting for the socket to drain (the peer is slow)."""
+        return self._wbuf is not None
 
     # -------------------------------------------------------------- reading
 
@@ -282,7 +298,10 @@ class SocketTransport:
         if sock is None:
             return
         if self._wbuf:
-            self._queue_unsent(data)
+            if self._wbuf_size <= self.max_unsent:
+                self._queue_unsent(data)
+            else:
+                self._overflow()
             return
         try:
             sent = sock.send(data)
@@ -300,8 +319,11 @@ class SocketTransport:
         if sock is None:
             return
         if self._wbuf:
-            for data in parts:
-                self._queue_unsent(data)
+            if self._wbuf_size <= self.max_unsent:
+                for data in parts:
+                    self._queue_unsent(data)
+            else:
+                self._overflow()
             return
         try:
             sent = sock.sendmsg(parts)
@@ -313,6 +335,16 @@ class SocketTransport:
         if sent < sum(map(len, parts)):
             # The socket filled up: one copy of what is left, then wait.
             self._keep_unsent(memoryview(b"".join(parts))[sent:])
+
+    def _overflow(self) -> None:
+        """Drop the backlog of a peer that does not read, and say so."""
+        if self._wbuf is not None:
+            self._loop.remove_writer(self._fd)
+        self._wbuf = None
+        self._wbuf_size = 0
+        self._shutdown_when_flushed = False
+        self.write_paused = False
+        self._user.send_queue_overflow()
 
     def _queue_unsent(self, data: bytes | memoryview) -> None:
         assert self._wbuf is not None
@@ -352,6 +384,9 @@ class SocketTransport:
             if self._close_when_flushed:
                 self.connection_lost(None)
                 return
+            self._user.output_drained()
+            if self.backlogged:
+                return  # it wrote again, and the socket is full again
             if self._shutdown_when_flushed:
                 self._shutdown_when_flushed = False
                 self._shutdown()

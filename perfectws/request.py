@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from tornado.httputil import HTTPHeaders
 
 from .method import HTTPMethod
+from .settings import WebSocketSettings
 
 if TYPE_CHECKING:
     from tornado.http1connection import HTTP1Connection
@@ -19,20 +20,27 @@ __all__ = ["HTTPRequest", "WebRequest"]
 class ServerContext:
     """What the server that received a request lends the handlers it runs.
 
-    Swift: none (Perfect's handlers reach ``request.connection``, a ``NetTCP``).
+        Swift: none (Perfect's handlers reach ``request.connection``, a ``NetTCP``).
 
-    ``connection`` is Tornado's connection the request came on, which
-    ``WebSocketHandler`` takes over for the session; ``sessions`` is the
-    server's registry of open WebSockets, which a session joins when it starts
-    and leaves when its connection is gone. The server owns both; nothing here
-    refers back to the server, so the request layer imports nothing above it.
+        ``connection`` is Tornado's connection the request came on, which
+        ``WebSocketHandler`` takes over for the session; ``sessions`` is the
+        server's registry of open WebSockets, which a session joins when it starts
+        and leaves when its connection is gone; ``settings`` are the server's
+    session defaults (keepalive, caps, timeouts). The server owns all three; nothing here
+        refers back to the server, so the request layer imports nothing above it.
     """
 
-    __slots__ = ("connection", "sessions")
+    __slots__ = ("connection", "sessions", "settings")
 
-    def __init__(self, connection: HTTP1Connection, sessions: MutableSet[Any]) -> None:
+    def __init__(
+        self,
+        connection: HTTP1Connection,
+        sessions: MutableSet[Any],
+        settings: WebSocketSettings,
+    ) -> None:
         self.connection = connection
         self.sessions = sessions
+        self.settings = settings
 
 
 class HTTPRequest:

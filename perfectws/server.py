@@ -35,6 +35,7 @@ from .method import HTTPMethod
 from .request import HTTPRequest, ServerContext
 from .response import HTTPResponse, complete_text
 from .routing import RequestHandler, Routes, Routing
+from .settings import DEFAULT_SETTINGS, WebSocketSettings
 from .static import StaticFileHandler
 from .tls import DEFAULT_CIPHER_LIST, OpenSSLVerifyMode, make_ssl_context
 
@@ -99,6 +100,10 @@ class HTTPServer:
         body_timeout: float = 60.0,
         max_header_size: int = 16 * 1024,
         max_body_size: int = 16 * 1024 * 1024,
+        ping_interval: float | None = DEFAULT_SETTINGS.ping_interval,
+        ping_timeout: float = DEFAULT_SETTINGS.ping_timeout,
+        close_timeout: float = DEFAULT_SETTINGS.close_timeout,
+        max_send_queue: int = DEFAULT_SETTINGS.max_send_queue,
     ) -> None:
         #: Swift: ``var serverPort: UInt16``
         self.server_port = server_port
@@ -123,6 +128,13 @@ class HTTPServer:
         #: connection without an answer past that.
         self.max_header_size = max_header_size
         self.max_body_size = max_body_size
+        #: WebSocket keepalive, timeouts and caps (:class:`WebSocketSettings`
+        #: says what each does); read when the server starts listening.
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.max_send_queue = max_send_queue
+        self._session_settings = DEFAULT_SETTINGS
         #: ``(ssl_cert, ssl_key)``, each a path or PEM text; set it to serve
         #: https. Swift: ``var ssl: (sslCert: String, sslKey: String)?``
         self.ssl: tuple[str, str] | None = None
@@ -205,6 +217,7 @@ class HTTPServer:
         is returned and stored in ``server_port``).
         """
         context = self._ssl_context()
+        self._session_settings = self._websocket_settings()
         self._serve(self._bind(), context)
         return self.server_port
 
@@ -214,6 +227,14 @@ class HTTPServer:
         family = socket.AF_UNSPEC if self.server_address == "::" else socket.AF_INET
         return tornado.netutil.bind_sockets(
             self.server_port, self._bind_address(), family=family, reuse_port=False
+        )
+
+    def _websocket_settings(self) -> WebSocketSettings:
+        return WebSocketSettings(
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            close_timeout=self.close_timeout,
+            max_send_queue=self.max_send_queue,
         )
 
     def _ssl_context(self) -> _ssl.SSLContext | None:
@@ -246,6 +267,7 @@ class HTTPServer:
         if ssl_cert is not None and ssl_key is not None:
             self.ssl = (ssl_cert, ssl_key)
         self._ssl_context()  # bad TLS material fails here, before binding
+        self._session_settings = self._websocket_settings()
         sockets = self._bind()
         self.server_port = sockets[0].getsockname()[1]
         if self.processes > 1 and not _fork_workers(self.processes):
@@ -384,7 +406,9 @@ class _Exchange(httputil.HTTPMessageDelegate):
             body=b"".join(self._body),
             remote_address=address if isinstance(address, tuple) else None,
             document_root=server.document_root,
-            server_context=ServerContext(connection, server._websockets),
+            server_context=ServerContext(
+                connection, server._websockets, server._session_settings
+            ),
         )
         response = HTTPResponse(request, connection, server._response_filters)
         if _head_size(start_line, headers) > server.max_header_size:
