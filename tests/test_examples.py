@@ -9,9 +9,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from example_process import run_example, stop
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
+
+from tests.example_process import run_example, stop
 
 
 def test_echo_server_echoes_prints_and_serves_the_demo(tmp_path: Path) -> None:

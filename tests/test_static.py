@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from conftest import Served, timeout
-from rawhttp import fetch, read_reply, request_bytes
 
 from perfectws import GET, HTTPResponse, Routes, StaticFileHandler
+from tests.helpers import Served, timeout
+from tests.rawhttp import fetch, read_reply, request_bytes
 
 pytestmark = pytest.mark.asyncio
 
