@@ -22,6 +22,8 @@ from perfectws import (
     HTTPResponseFilterResult,
     Routes,
 )
+
+# Type aliases only, for the annotations of the filters written below.
 from perfectws.filters import RequestFilterCallback, ResponseFilterCallback
 from tests.helpers import echo_routes
 

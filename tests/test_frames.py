@@ -47,7 +47,7 @@ def test_opcode_values_are_perfects() -> None:
 
 
 def test_opcode_prints_like_swift() -> None:
-    """print(f"op: {op}") shows the Swift case name, as the seed's print does."""
+    """print(f"op: {op}") shows the Swift case name, as the echo example's print does."""
     assert f"op: {OpcodeType.TEXT} {OpcodeType.CONTINUATION}" == "op: text continuation"
 
 

@@ -873,7 +873,7 @@ async def test_paths_that_stay_inside_are_served(
 async def test_star_route_serves_top_level_files(
     serve: Callable[..., Any], root: Path
 ) -> None:
-    """The seed's routes["*"] = StaticFileHandler().handle_request serves a top-level file."""
+    """The echo example's routes["*"] = StaticFileHandler().handle_request serves a top-level file."""
     routes = Routes()
     routes["*"] = StaticFileHandler().handle_request
     served: Served = await serve(routes, document_root=str(root))

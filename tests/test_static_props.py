@@ -27,6 +27,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from perfectws import GET, HTTPRequest, Routes, StaticFileHandler
+
+# Private modules tested for their own contracts: the pure parsers behind
+# StaticFileHandler (and its _resolve below), checked without sockets.
 from perfectws._conditional import EntityTag, entity_tags
 from perfectws._http_dates import format_http_date, parse_http_date
 from perfectws._ranges import ByteRange, parse_range

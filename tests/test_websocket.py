@@ -24,7 +24,7 @@ async def serve_handler(serve: Callable[..., Any], handler: Any) -> Served:
 
 
 async def test_text_echo_with_echo_subprotocol(echo_server: Served) -> None:
-    """The seed's EchoHandler answers each text message with the same text."""
+    """The example's EchoHandler answers each text message with the same text."""
     async with connect(echo_server.ws_url(), subprotocols=["echo"]) as ws:
         assert ws.subprotocol == "echo"
         for message in ["hello", "", "ünïcödé ✓", "x" * 70000]:
