@@ -14,6 +14,7 @@ from .config import Server
 
 # .exceptions
 from .exceptions import (
+    ArgumentError,
     CloseFrameError,
     ConcurrencyError,
     ConfigurationError,
@@ -99,6 +100,7 @@ __all__ = [
     # .config
     "Server",
     # .exceptions
+    "ArgumentError",
     "CloseFrameError",
     "ConcurrencyError",
     "ConfigurationError",

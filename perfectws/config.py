@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
 from .compression import HTTPFilter
-from .exceptions import ConfigurationError, RouteError
+from .exceptions import ArgumentError, ConfigurationError, RouteError
 from .filters import HTTPFilterPriority, HTTPRequestFilter, HTTPResponseFilter
 from .http_handler import HTTPHandler
 from .method import HTTPMethod
@@ -139,7 +139,9 @@ class Server:
         which serves ``GET``/``HEAD /**`` from the folder.
         """
         if (routes is None) == (document_root is None):
-            raise TypeError("Server.server takes routes= or document_root=, not both")
+            raise ArgumentError(
+                "Server.server takes routes= or document_root=, not both"
+            )
         if document_root is not None:
             static = HTTPHandler.static_files(
                 {
@@ -180,7 +182,7 @@ class Server:
         Swift: ``static func secureServer(_ tlsConfig: TLSConfiguration, name:port:routes:...)``
         """
         if not isinstance(tls_config, TLSConfiguration):
-            raise TypeError(
+            raise ArgumentError(
                 f"secure_server takes a TLSConfiguration first, not {tls_config!r}"
             )
         return cls(

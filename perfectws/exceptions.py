@@ -1,12 +1,15 @@
 """Errors perfectws raises into the caller's code.
 
-Only *caller mistakes* raise: a bad route, a second read while one is pending.
+Only *caller mistakes* raise: a bad route, a second read while one is pending,
+an argument of the wrong type. Each derives from :class:`PerfectWSError` and
+from the builtin a Python caller would catch for that mistake.
 Conditions caused by the peer or the network never raise into user code; a read
 callback gets ``(None, OpcodeType.INVALID, True)`` instead, as in Perfect.
 
 The tree::
 
     PerfectWSError
+    ├── ArgumentError       (also a TypeError)
     ├── RouteError          (also a ValueError)
     ├── ConfigurationError  (also a ValueError)
     ├── CloseFrameError     (also a ValueError)
@@ -15,12 +18,15 @@ The tree::
     └── NotServedError      (also a RuntimeError)
 
 tests/test_exceptions.py reads every ``raise`` in the package and checks that
-each raises one of these (or is internal and never leaves perfectws).
+each raises one of these (or is internal and never leaves perfectws, as
+``perfectws.frames.ProtocolError``, which becomes a close code), and that this
+tree matches the classes.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ArgumentError",
     "CloseFrameError",
     "ConcurrencyError",
     "ConfigurationError",
@@ -32,7 +38,20 @@ __all__ = [
 
 
 class PerfectWSError(Exception):
-    """Root of every error perfectws raises."""
+    """Root of every error perfectws raises.
+
+    Swift: none. Perfect throws ``PerfectError`` and per-module enums; one root
+    lets a Python caller catch every perfectws error in one ``except``.
+    """
+
+
+class ArgumentError(PerfectWSError, TypeError):
+    """A call got an argument of the wrong type, or a combination it cannot take.
+
+    Swift: none. Swift's compiler refuses these calls; in Python they fail at
+    the call, e.g. ``set_body(string=b"...")`` or ``start(ssl_cert=...)``
+    without ``ssl_key=``.
+    """
 
 
 class RouteError(PerfectWSError, ValueError):

@@ -25,6 +25,8 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 
+from .exceptions import ArgumentError
+
 if TYPE_CHECKING:
     from .request import HTTPRequest
     from .response import HTTPResponse
@@ -167,11 +169,11 @@ def group_by_priority(
     pairs = list(filters)
     for pair in pairs:
         if not (isinstance(pair, tuple) and len(pair) == 2):
-            raise TypeError(
+            raise ArgumentError(
                 f"filters are (filter, HTTPFilterPriority) pairs, not {pair!r}"
             )
         if not isinstance(pair[1], HTTPFilterPriority):
-            raise TypeError(
+            raise ArgumentError(
                 f"the priority of {pair[0]!r} must be an HTTPFilterPriority, "
                 f"not {pair[1]!r}"
             )

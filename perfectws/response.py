@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from tornado.httputil import HTTPHeaders, ResponseStartLine
 
+from .exceptions import ArgumentError
 from .filters import HTTPResponseFilterResult
 
 if TYPE_CHECKING:
@@ -33,19 +34,19 @@ def _one_body(
 ) -> builtins.bytes | bytearray | memoryview:
     given = [v for v in (data, string, raw) if v is not None]
     if len(given) != 1:
-        raise TypeError(
+        raise ArgumentError(
             f"{name} takes exactly one of data, string= or bytes= (got {len(given)})"
         )
     if string is not None and not isinstance(string, str):
-        raise TypeError(f"{name}(string=) takes a str, not {type(string).__name__}")
+        raise ArgumentError(f"{name}(string=) takes a str, not {type(string).__name__}")
     if raw is not None and isinstance(raw, str):
-        raise TypeError(f"{name}(bytes=) takes bytes, not str: use string=")
+        raise ArgumentError(f"{name}(bytes=) takes bytes, not str: use string=")
     value = given[0]
     if isinstance(value, str):
         return value.encode()
     if isinstance(value, (builtins.bytes, bytearray, memoryview)):
         return value
-    raise TypeError(f"{name} takes str or bytes, not {type(value).__name__}")
+    raise ArgumentError(f"{name} takes str or bytes, not {type(value).__name__}")
 
 
 class HTTPResponse:
@@ -153,7 +154,9 @@ class HTTPResponse:
         """
         if json is not _NO_JSON:
             if data is not None or string is not None or bytes is not None:
-                raise TypeError("set_body takes one of data, string=, bytes=, json=")
+                raise ArgumentError(
+                    "set_body takes one of data, string=, bytes=, json="
+                )
             encoded = _json.dumps(json, ensure_ascii=False, allow_nan=False)
             if not skip_content_type:
                 self.headers["Content-Type"] = "application/json"

@@ -21,7 +21,7 @@ import enum
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, ClassVar, NamedTuple, cast, overload
 
-from .exceptions import RouteError
+from .exceptions import ArgumentError, RouteError
 from .method import HTTPMethod
 
 if TYPE_CHECKING:
@@ -692,4 +692,4 @@ class Routing:
     Routes: ClassVar[_RoutesTable] = _RoutesTable()
 
     def __init__(self) -> None:
-        raise TypeError("Routing is a namespace: use Routing.Routes")
+        raise ArgumentError("Routing is a namespace: use Routing.Routes")

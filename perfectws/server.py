@@ -24,6 +24,7 @@ import tornado.netutil
 from tornado import httputil
 from tornado.ioloop import IOLoop
 
+from .exceptions import ArgumentError
 from .filters import (
     HTTPFilterPriority,
     HTTPRequestFilter,
@@ -263,7 +264,7 @@ class HTTPServer:
         if bind_address is not None:
             self.server_address = bind_address
         if (ssl_cert is None) != (ssl_key is None):
-            raise TypeError("start() takes ssl_cert= and ssl_key= together")
+            raise ArgumentError("start() takes ssl_cert= and ssl_key= together")
         if ssl_cert is not None and ssl_key is not None:
             self.ssl = (ssl_cert, ssl_key)
         self._ssl_context()  # bad TLS material fails here, before binding

@@ -20,6 +20,7 @@ from urllib.parse import quote
 from ._conditional import if_range_holds, precondition_status
 from ._http_dates import format_http_date
 from ._ranges import ByteRange, parse_range
+from .exceptions import ConfigurationError
 from .method import HTTPMethod
 from .response import complete_text
 
@@ -83,7 +84,8 @@ class StaticFileHandler:
     ``allow_response_filters`` is accepted and ignored (no filters exist here).
 
     Raises:
-        ValueError: ``chunked_buffer_size`` is not a positive ``int``.
+        ConfigurationError: ``chunked_buffer_size`` is not a positive ``int``
+            (also a ``ValueError``).
     """
 
     def __init__(
@@ -93,7 +95,7 @@ class StaticFileHandler:
         chunked_buffer_size: int = 200 * 1024,
     ) -> None:
         if not isinstance(chunked_buffer_size, int) or chunked_buffer_size < 1:
-            raise ValueError(
+            raise ConfigurationError(
                 f"chunked_buffer_size must be a positive number of bytes, "
                 f"not {chunked_buffer_size!r}"
             )

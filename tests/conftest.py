@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,76 +17,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from perfectws import (
-    GET,
-    HTTPRequest,
-    HTTPServer,
-    OpcodeType,
-    Routes,
-    WebSocket,
-    WebSocketHandler,
-)
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-#: Scales every timeout in the suite, for slow machines (websockets' MS idiom).
-TIMEOUT_FACTOR = float(os.environ.get("PERFECTWS_TEST_TIMEOUT_FACTOR", "1"))
-
-
-def timeout(seconds: float) -> float:
-    """``seconds`` scaled by PERFECTWS_TEST_TIMEOUT_FACTOR."""
-    return seconds * TIMEOUT_FACTOR
-
-
-class EchoHandler:
-    """The seed's EchoHandler without the print: echoes every frame as text."""
-
-    socket_protocol = "echo"
-
-    def handle_session(self, request: HTTPRequest, socket: WebSocket) -> None:
-        def on_message(string: str | None, op: OpcodeType, fin: bool) -> None:
-            if string is None:
-                socket.close()
-                return
-            socket.send_string_message(
-                string,
-                final=True,
-                callback=lambda: self.handle_session(request, socket),
-            )
-
-        socket.read_string_message(on_message)
-
-
-class Served:
-    """A running server plus the URLs to reach it."""
-
-    def __init__(self, server: HTTPServer) -> None:
-        self.server = server
-        self.port = server.server_port
-
-    def ws_url(self, path: str = "/echo") -> str:
-        return f"ws://127.0.0.1:{self.port}{path}"
-
-    def http_url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
-ServeFactory = Callable[..., "asyncio.Future[Served] | Any"]
-
-
-def echo_routes(producer: Callable[..., Any] | None = None, **options: Any) -> Routes:
-    """Routes with the seed's ``/echo`` (or ``producer``) on GET."""
-
-    def default_producer(
-        request: HTTPRequest, protocols: list[str]
-    ) -> EchoHandler | None:
-        return EchoHandler() if "echo" in protocols else None
-
-    routes = Routes()
-    routes[GET, "/echo"] = WebSocketHandler(
-        handler_producer=producer or default_producer, **options
-    ).handle_request
-    return routes
+from perfectws import HTTPServer, Routes
+from tests.helpers import LogGuard, Served, echo_routes
 
 
 @pytest_asyncio.fixture
@@ -111,41 +41,9 @@ async def serve(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
 
 @pytest_asyncio.fixture
 async def echo_server(serve: Callable[..., Any]) -> Served:
-    """The seed's echo service on a free port."""
+    """examples/echo_server.py's echo service on a free port."""
     served: Served = await serve()
     return served
-
-
-class LogGuard(logging.Handler):
-    """Fails a test that logs a WARNING or worse it did not claim (Tornado's ExpectLog)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-        self.expected: list[tuple[str, str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def expect(self, logger_name: str, text: str) -> None:
-        self.expected.append((logger_name, text))
-
-    def matching(self, logger_name: str, text: str) -> list[logging.LogRecord]:
-        return [
-            r
-            for r in self.records
-            if r.name.startswith(logger_name) and text in r.getMessage()
-        ]
-
-    def unclaimed(self) -> list[logging.LogRecord]:
-        return [
-            r
-            for r in self.records
-            if not any(
-                r.name.startswith(name) and text in r.getMessage()
-                for name, text in self.expected
-            )
-        ]
 
 
 @pytest.fixture(autouse=True)
@@ -170,7 +68,11 @@ def log_guard() -> Iterator[LogGuard]:
 
 #: Test modules that drive WebSocket sessions run on both event loops perfectws
 #: supports: asyncio's own and, when installed, uvloop (perfectws[speed]).
-BOTH_LOOPS_MODULES = {"test_websocket", "test_protocol_errors", "test_handshake"}
+BOTH_LOOPS_MODULES = {
+    "tests.test_websocket",
+    "tests.test_protocol_errors",
+    "tests.test_handshake",
+}
 
 
 def pytest_asyncio_loop_factories(

@@ -10,8 +10,9 @@ import asyncio
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from conftest import timeout
 from tornado.httputil import HTTPHeaders, parse_response_start_line
+
+from tests.helpers import timeout
 
 
 class Reply(NamedTuple):

@@ -2,7 +2,10 @@
 
 The ``websockets`` library refuses to send what these tests must send (bad
 opcodes, unmasked frames, split UTF-8, pipelined handshakes), so this one writes
-bytes exactly as told. It shares no code with perfectws.
+bytes exactly as told. It shares no code with perfectws: :func:`frame` is the
+suite's one frame builder, used by the socket tests and, with fixed masking
+keys, by the codec and protocol tests (``tests/test_frames.py``,
+``tests/test_protocol.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import base64
 import os
 import struct
 
-from conftest import timeout
+from tests.helpers import timeout
 
 KEY = base64.b64encode(b"0123456789abcdef").decode()
 
@@ -50,22 +53,28 @@ def frame(
     *,
     fin: bool = True,
     rsv: int = 0,
-    mask: bool = True,
+    mask: bool | bytes = True,
     length: int | None = None,
 ) -> bytes:
-    """A client frame; ``length`` overrides the header's length field."""
+    """A client frame, built byte by byte.
+
+    ``mask`` is True for a random masking key, a 4-byte key to use that one
+    (deterministic, for hypothesis), or False for an unmasked frame.
+    ``length`` overrides the header's length field.
+    """
     n = len(payload) if length is None else length
     b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
-    mbit = 0x80 if mask else 0
+    mbit = 0x80 if mask is not False else 0
     if n < 126:
         head = struct.pack("!BB", b0, mbit | n)
     elif n < 65536:
         head = struct.pack("!BBH", b0, mbit | 126, n)
     else:
         head = struct.pack("!BBQ", b0, mbit | 127, n)
-    if not mask:
+    if mask is False:
         return head + payload
-    key = os.urandom(4)
+    key = os.urandom(4) if mask is True else mask
+    assert len(key) == 4, "a masking key is 4 bytes"
     masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
     return head + key + masked
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
-from example_process import UNIT, ExampleProcess, run_example
 from playwright.sync_api import (
     ConsoleMessage,
     Locator,
@@ -23,6 +22,8 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
+
+from tests.example_process import UNIT, ExampleProcess, run_example
 
 CHROMIUM_HINT = "apt-get install -y chromium, or set PERFECTWS_CHROMIUM"
 CHROMIUM_ARGS = [

@@ -9,9 +9,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from example_process import run_example, stop
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
+
+from tests.example_process import run_example, stop
 
 
 def test_echo_server_echoes_prints_and_serves_the_demo(tmp_path: Path) -> None:
@@ -28,7 +29,7 @@ def test_echo_server_echoes_prints_and_serves_the_demo(tmp_path: Path) -> None:
             return [first, second, third]
 
     with run_example("echo_server.py", tmp_path) as server:
-        # The seed's handler echoes frame by frame with final=True, so a
+        # The example's handler echoes frame by frame with final=True, so a
         # fragmented message comes back as one message per frame.
         assert asyncio.run(talk(server.ws_url())) == ["hello", "frag", "ment"]
         server.wait_for_output("Read msg: hello op: text fin: True\n")

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 import trustme
-from example_process import run_example
 from websockets.asyncio.client import connect
+
+from tests.example_process import run_example
 
 EXAMPLES = [
     "websockets_server_1x.py",

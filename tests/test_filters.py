@@ -8,7 +8,6 @@ import zlib
 from typing import Any
 
 import pytest
-from conftest import echo_routes
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse as ClientResponse
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -23,7 +22,10 @@ from perfectws import (
     HTTPResponseFilterResult,
     Routes,
 )
+
+# Type aliases only, for the annotations of the filters written below.
 from perfectws.filters import RequestFilterCallback, ResponseFilterCallback
+from tests.helpers import echo_routes
 
 TEXT = "Perfect filters, ported line by line. " * 20
 

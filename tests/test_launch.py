@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 
 from perfectws import ConfigurationError, HTTPHandler, HTTPServer, PerfectWSError
+
+# Not public: the configuration-data parser's own contract, checked without
+# binding ports (test_examples_perfect.py runs launch() with real servers).
 from perfectws.config import servers_from_configuration
 
 

@@ -25,10 +25,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import Served, timeout
-from rawws import RawClient, frame, handshake
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
+
+from tests.helpers import Served, timeout
+from tests.rawws import RawClient, frame, handshake
 
 pytestmark = pytest.mark.asyncio
 

@@ -53,7 +53,7 @@ static, echo, user, me, other = (
 )
 
 
-# -- the seed's routes["*"] --------------------------------------------------
+# -- the echo example's routes["*"] -------------------------------------------
 
 
 def test_star_matches_root_and_single_component_paths() -> None:
@@ -86,7 +86,7 @@ def test_double_star_serves_a_whole_tree() -> None:
 
 
 def test_seed_routes_echo_beats_star() -> None:
-    """The seed's table: GET /echo goes to echo, everything else to static."""
+    """The echo example's table: GET /echo goes to echo, everything else to static."""
     routes = Routes()
     routes["*"] = static
     routes[GET, "/echo"] = echo
@@ -367,7 +367,7 @@ def test_subscript_bad_keys() -> None:
 
 
 def test_legacy_registry(legacy: Routes) -> None:
-    """``Routing.Routes`` is one process-wide ``Routes`` the seed writes into."""
+    """``Routing.Routes`` is one process-wide ``Routes`` the echo example writes into."""
     Routing.Routes["*"] = static
     Routing.Routes[GET, "/echo"] = echo
     assert Routing.Routes is legacy

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LogGuard, Served, timeout
-from rawhttp import fetch, read_reply, request_bytes
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -29,6 +27,8 @@ from perfectws import (
     WebRequest,
     WebResponse,
 )
+from tests.helpers import LogGuard, Served, timeout
+from tests.rawhttp import fetch, read_reply, request_bytes
 
 pytestmark = pytest.mark.asyncio
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from conftest import Served, timeout
-from rawhttp import fetch, read_reply, request_bytes
 
 from perfectws import GET, HTTPResponse, Routes, StaticFileHandler
+from tests.helpers import Served, timeout
+from tests.rawhttp import fetch, read_reply, request_bytes
 
 pytestmark = pytest.mark.asyncio
 
@@ -873,7 +873,7 @@ async def test_paths_that_stay_inside_are_served(
 async def test_star_route_serves_top_level_files(
     serve: Callable[..., Any], root: Path
 ) -> None:
-    """The seed's routes["*"] = StaticFileHandler().handle_request serves a top-level file."""
+    """The echo example's routes["*"] = StaticFileHandler().handle_request serves a top-level file."""
     routes = Routes()
     routes["*"] = StaticFileHandler().handle_request
     served: Served = await serve(routes, document_root=str(root))

@@ -24,15 +24,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Served
 from hypothesis import HealthCheck, given, settings, strategies as st
-from rawhttp import fetch
-from test_static import FILES, SENTINELS, make_site
 
 from perfectws import GET, HTTPRequest, Routes, StaticFileHandler
+
+# Private modules tested for their own contracts: the pure parsers behind
+# StaticFileHandler (and its _resolve below), checked without sockets.
 from perfectws._conditional import EntityTag, entity_tags
 from perfectws._http_dates import format_http_date, parse_http_date
 from perfectws._ranges import ByteRange, parse_range
+from tests.helpers import Served
+from tests.rawhttp import fetch
+from tests.test_static import FILES, SENTINELS, make_site
 
 ATOMS = [
     "..",

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import trustme
-from conftest import echo_routes, timeout
 from tornado.httpclient import AsyncHTTPClient
 from websockets.asyncio.client import connect
 
@@ -22,6 +21,7 @@ from perfectws import (
     OpenSSLVerifyMode,
     TLSConfiguration,
 )
+from tests.helpers import echo_routes, timeout
 
 
 class Certs:

@@ -8,51 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import EchoHandler, Served, echo_routes, timeout
-from rawws import RawClient, frame, handshake
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK
 
 from perfectws import ConcurrencyError, HTTPRequest, OpcodeType, WebSocket
+from tests.helpers import EchoHandler, Recorder, Served, echo_routes, timeout
+from tests.rawws import RawClient, frame, handshake
 
 pytestmark = pytest.mark.asyncio
-
-
-class Recorder:
-    """A session handler that records every read and echoes it with its kind."""
-
-    socket_protocol = "echo"
-
-    def __init__(self, text: bool = True) -> None:
-        self.text = text
-        self.reads: list[tuple[Any, OpcodeType, bool]] = []
-        self.socket: WebSocket | None = None
-        self.kind = OpcodeType.TEXT
-        self.done = asyncio.get_running_loop().create_future()
-
-    def handle_session(self, request: HTTPRequest, socket: WebSocket) -> None:
-        self.socket = socket
-        read = socket.read_string_message if self.text else socket.read_bytes_message
-        read(self.on_read)
-
-    def on_read(self, data: Any, op: OpcodeType, fin: bool) -> None:
-        self.reads.append((data, op, fin))
-        socket = self.socket
-        assert socket is not None
-        if data is None:
-            if not self.done.done():
-                self.done.set_result(None)
-            socket.close()
-            return
-        again = lambda: self.handle_session(socket.request, socket)  # noqa: E731
-        if op is not OpcodeType.CONTINUATION:
-            self.kind = op
-        if isinstance(data, str):
-            socket.send_string_message(data, fin, again)
-        elif self.kind is OpcodeType.TEXT:
-            socket.send_string_message(data.decode(), fin, again)
-        else:
-            socket.send_binary_message(data, fin, again)
 
 
 async def serve_handler(serve: Callable[..., Any], handler: Any) -> Served:
@@ -61,7 +24,7 @@ async def serve_handler(serve: Callable[..., Any], handler: Any) -> Served:
 
 
 async def test_text_echo_with_echo_subprotocol(echo_server: Served) -> None:
-    """The seed's EchoHandler answers each text message with the same text."""
+    """The example's EchoHandler answers each text message with the same text."""
     async with connect(echo_server.ws_url(), subprotocols=["echo"]) as ws:
         assert ws.subprotocol == "echo"
         for message in ["hello", "", "ünïcödé ✓", "x" * 70000]:
@@ -338,7 +301,7 @@ async def test_handler_exception_closes_only_its_session_with_1011(
             socket.read_string_message(on_read)
 
     def producer(request: HTTPRequest, protocols: list[str]) -> Any:
-        return Crasher() if "crash" in protocols else EchoHandler()
+        return Crasher() if "crash" in protocols else EchoHandler(verbose=False)
 
     served = await serve(echo_routes(producer))
     async with connect(served.ws_url(), subprotocols=["echo"]) as healthy:
@@ -369,7 +332,7 @@ async def test_echo_recursion_keeps_stack_depth_constant(
             depths.append(depth)
             super().handle_session(request, socket)
 
-    served = await serve_handler(serve, DepthEcho())
+    served = await serve_handler(serve, DepthEcho(verbose=False))
     count = 20_000
     client = await RawClient.connect(served.port, handshake())
     # Pipelined: many frames per read, so the server delivers them back to back.
@@ -428,7 +391,7 @@ async def test_a_million_echoes_in_one_session(serve: Callable[..., Any]) -> Non
                 depths.add(depth)
             super().handle_session(request, socket)
 
-    served = await serve_handler(serve, CountingEcho())
+    served = await serve_handler(serve, CountingEcho(verbose=False))
     client = await RawClient.connect(served.port, handshake())
     total, batch = 1_000_000, 20_000
     # Every frame is the same masked "x"; its echo is the 3 bytes 81 01 78.
