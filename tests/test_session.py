@@ -10,8 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Served, echo_routes, timeout
-from rawws import RawClient, close_payload, frame, handshake
 from websockets.asyncio.client import connect
 
 from perfectws import (
@@ -23,6 +21,8 @@ from perfectws import (
     WebSocket,
     WebSocketHandler,
 )
+from tests.helpers import Served, echo_routes, timeout
+from tests.rawws import RawClient, close_payload, frame, handshake
 
 pytestmark = pytest.mark.asyncio
 
