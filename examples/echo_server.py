@@ -1,7 +1,8 @@
 """Perfect's WebSocket echo example, ported line by line.
 
 Run ``python examples/echo_server.py`` and open http://localhost:8181/ for the
-browser demo; ``--port`` picks another port. The Swift original is quoted in
+browser demo; ``--port`` picks another port, ``--cert`` / ``--key`` serve
+it over https (and the echo over wss) on that port. The Swift original is quoted in
 the README beside this file's ``EchoHandler``.
 """
 
@@ -68,6 +69,12 @@ class EchoHandler:
     # initialized with.
     socket_protocol: str | None = "echo"
 
+    # Not in Perfect's example: the benchmark (bench/servers/perfectws_echo.py)
+    # runs this handler with `print_messages=False`, so it measures the echo and
+    # not the console.
+    def __init__(self, print_messages: bool = True) -> None:
+        self.print_messages = print_messages
+
     # This function is called by the WebSocketHandler once the connection has been
     # established.
     def handle_session(self, request: HTTPRequest, socket: WebSocket) -> None:
@@ -88,7 +95,8 @@ class EchoHandler:
                 socket.close()
                 return
             # Print some information to the console for informational purposes.
-            print(f"Read msg: {string} op: {op} fin: {fin}")
+            if self.print_messages:
+                print(f"Read msg: {string} op: {op} fin: {fin}")
             # Echo the data we received back to the client.
             # Pass True for final. This will usually be the case, but WebSockets
             # has the concept of fragmented messages.
@@ -109,12 +117,16 @@ def main() -> None:
     parser.add_argument(
         "--processes", type=int, default=1, help="worker processes (default: 1)"
     )
+    parser.add_argument("--cert", help="TLS certificate (path or PEM): serve https")
+    parser.add_argument("--key", help="TLS private key (path or PEM)")
     parser.add_argument(
         "--no-uvloop",
         action="store_true",
         help="stay on asyncio's own loop even if uvloop is installed",
     )
     args = parser.parse_args()
+    if (args.cert is None) != (args.key is None):
+        parser.error("--cert and --key go together")
     logging.basicConfig(
         level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -131,8 +143,13 @@ def main() -> None:
         processes=args.processes,
         use_uvloop=not args.no_uvloop,
     )
+    if args.cert is not None:
+        # Perfect's `server.ssl = (sslCert:, sslKey:)`: https and wss on this port.
+        server.ssl = (args.cert, args.key)
+    scheme = "https" if server.ssl is not None else "http"
     print(
-        f"Serving the demo on http://localhost:{args.port}/ (Ctrl-C stops)", flush=True
+        f"Serving the demo on {scheme}://localhost:{args.port}/ (Ctrl-C stops)",
+        flush=True,
     )
     server.start()
 
