@@ -290,6 +290,23 @@ def env_can_import(module: str) -> bool:
 def ensure_environment(want_perfectws: bool, want_node: bool) -> dict[str, str]:
     """Install the peers, perfectws and the client where missing. Returns notes."""
     notes: dict[str, str] = {}
+    install_peers()
+    if want_perfectws:
+        notes.update(install_perfectws())
+    if want_node:
+        notes.update(install_node_peers())
+    build_binaries()
+    return notes
+
+
+def pip_install(*args: str) -> subprocess.CompletedProcess[str]:
+    """``pip install -q ARGS`` into bench/.env."""
+    cmd = [str(ENV_PY), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True)
+
+
+def install_peers() -> None:
+    """bench/.env with requirements.txt, reinstalled when that file changes."""
     req = BENCH / "requirements.txt"
     stamp = ENV / ".requirements.sha256"
     digest = hashlib.sha256(req.read_bytes()).hexdigest()
@@ -297,56 +314,45 @@ def ensure_environment(want_perfectws: bool, want_node: bool) -> dict[str, str]:
         run_checked([sys.executable, "-m", "venv", str(ENV)], "create bench/.env")
     if not stamp.exists() or stamp.read_text().strip() != digest:
         run_checked(
-            [
-                str(ENV_PY),
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                "-r",
-                str(req),
-            ],
+            [str(ENV_PY), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+            + ["-r", str(req)],
             "install peers into bench/.env",
         )
         stamp.write_text(digest + "\n")
-    if want_perfectws and not env_can_import("perfectws"):
+
+
+def install_perfectws() -> dict[str, str]:
+    """perfectws from this repository into bench/.env; notes on what is missing."""
+    notes: dict[str, str] = {}
+    if not env_can_import("perfectws"):
         log("setup: pip install -e .. (perfectws from this repository)")
-        proc = subprocess.run(
-            [
-                str(ENV_PY),
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                "--no-deps",
-                "-e",
-                str(REPO),
-            ],
-            capture_output=True,
-            text=True,
-        )
+        proc = pip_install("--no-deps", "-e", str(REPO))
         if proc.returncode != 0 or not env_can_import("perfectws"):
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["?"]
             notes["perfectws"] = f"not installable/importable yet ({tail[0][:160]})"
-    if (
-        want_perfectws
-        and "perfectws" not in notes
-        and not env_can_import("perfectws._speedups")
-    ):
+            return notes
+    if not env_can_import("perfectws._speedups"):
         notes["perfectws_speedups"] = (
             "perfectws._speedups not built (pure-Python masking)"
         )
-    if want_node:
-        if shutil.which("node") is None or shutil.which("npm") is None:
-            notes["node"] = "node/npm not found"
-        elif not (BENCH / "node_modules" / "ws" / "package.json").exists():
-            run_checked(
-                ["npm", "install", "--no-audit", "--no-fund", "--silent"],
-                "npm install into bench/node_modules",
-                cwd=BENCH,
-            )
+    return notes
+
+
+def install_node_peers() -> dict[str, str]:
+    """bench/node_modules (ws) with npm; a note when node is not there."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        return {"node": "node/npm not found"}
+    if not (BENCH / "node_modules" / "ws" / "package.json").exists():
+        run_checked(
+            ["npm", "install", "--no-audit", "--no-fund", "--silent"],
+            "npm install into bench/node_modules",
+            cwd=BENCH,
+        )
+    return {}
+
+
+def build_binaries() -> None:
+    """wsload and c_echo, rebuilt when their source is newer."""
     for binary in (CLIENT, SERVERS_DIR / "c_echo"):
         src = binary.with_suffix(".c")
         if not binary.exists() or binary.stat().st_mtime < src.stat().st_mtime:
@@ -358,7 +364,6 @@ def ensure_environment(want_perfectws: bool, want_node: bool) -> dict[str, str]:
                 run_checked(
                     ["cc", "-O2", "-o", str(binary), str(src), *libs], f"build {target}"
                 )
-    return notes
 
 
 def free_port() -> int:
@@ -662,69 +667,86 @@ def busy_mark(m: Result) -> str:
 
 
 def report(bench: Bench, med: dict[str, dict[str, Result]]) -> str:
+    """The text report: one table per row, then the compact summary matrix."""
     lines: list[str] = []
-    names = [s.name for s in bench.servers]
-    width = max(len(n) for n in names) + 2
+    width = max(len(s.name) for s in bench.servers) + 2
     for row in bench.rows:
-        lines.append("")
-        suffix = f", {bench.cfg.idle_conns:,} open" if row.mode == "idle" else ""
-        lines.append(f"{row.title}{suffix} ({row.unit}; median of {bench.cfg.rounds})")
-        head = f"  {'server':<{width}}{'value':>10} {'x tornado':>10} {'x aiohttp':>10}"
+        lines += row_table(bench, med, row, width)
+    lines += summary_matrix(bench, med, width)
+    lines.append(
+        f"* other processes used more than {BUSY} cores during that window (median "
+        "of rounds): disturbed. 'srv us/op' (server CPU per echo) is the figure "
+        "least affected."
+    )
+    return "\n".join(lines)
+
+
+def row_table(
+    bench: Bench, med: dict[str, dict[str, Result]], row: Row, width: int
+) -> list[str]:
+    """One row's table: value, ratios to tornado and aiohttp, CPU per server."""
+    suffix = f", {bench.cfg.idle_conns:,} open" if row.mode == "idle" else ""
+    lines = ["", f"{row.title}{suffix} ({row.unit}; median of {bench.cfg.rounds})"]
+    head = f"  {'server':<{width}}{'value':>10} {'x tornado':>10} {'x aiohttp':>10}"
+    if row.mode != "idle":
+        head += f" {'srv CPU':>8} {'cli CPU':>8} {'srv us/op':>10} {'others':>7}"
+    lines.append(head)
+    base_t = value_of(med, "tornado", row)
+    base_a = value_of(med, "aiohttp", row)
+    for server in bench.servers:
+        name = server.name
+        if not row.runs_on(server):
+            continue
+        m = med.get(name, {}).get(row.key)
+        if m is None:
+            errs = [
+                c.error for c in bench.cells if c.server == name and c.row == row.key
+            ]
+            lines.append(f"  {name:<{width}}{'ERR':>10}  {(errs or ['?'])[0]}")
+            continue
+        v = float(m[row.metric])
+        line = (
+            f"  {name:<{width}}{fmt_value(row, v) + busy_mark(m):>10} "
+            f"{ratio(v, base_t):>10} "
+            f"{ratio(v, base_a):>10}"
+        )
         if row.mode != "idle":
-            head += f" {'srv CPU':>8} {'cli CPU':>8} {'srv us/op':>10} {'others':>7}"
-        lines.append(head)
-        base_t = value_of(med, "tornado", row)
-        base_a = value_of(med, "aiohttp", row)
-        for server in bench.servers:
-            name = server.name
-            if not row.runs_on(server):
-                continue
-            m = med.get(name, {}).get(row.key)
-            if m is None:
-                errs = [
-                    c.error
-                    for c in bench.cells
-                    if c.server == name and c.row == row.key
-                ]
-                lines.append(f"  {name:<{width}}{'ERR':>10}  {(errs or ['?'])[0]}")
-                continue
-            v = float(m[row.metric])
-            line = (
-                f"  {name:<{width}}{fmt_value(row, v) + busy_mark(m):>10} "
-                f"{ratio(v, base_t):>10} "
-                f"{ratio(v, base_a):>10}"
+            line += (
+                f" {m['server_cpu_share']:>8.0%} {m['client_cpu_share']:>8.0%} "
+                f"{m['server_us_per_op']:>10.1f} {m['other_cpu_share']:>7.2f}"
             )
-            if row.mode != "idle":
-                line += (
-                    f" {m['server_cpu_share']:>8.0%} {m['client_cpu_share']:>8.0%} "
-                    f"{m['server_us_per_op']:>10.1f} {m['other_cpu_share']:>7.2f}"
+        lines.append(line)
+    if row.key == "echo50":
+        lines.append("")
+        lines.append("latency at 50 conns, p50 / p99 (us; from the echo50 row)")
+        for server in bench.servers:
+            m = med.get(server.name, {}).get("echo50")
+            if m is not None:
+                lines.append(
+                    f"  {server.name:<{width}}"
+                    f"{m['p50_us']:>10,.0f} / {m['p99_us']:,.0f}"
                 )
-            lines.append(line)
-        if row.key == "echo50":
-            lines.append("")
-            lines.append("latency at 50 conns, p50 / p99 (us; from the echo50 row)")
-            for name in names:
-                m = med.get(name, {}).get("echo50")
-                if m is not None:
-                    lines.append(
-                        f"  {name:<{width}}{m['p50_us']:>10,.0f} / {m['p99_us']:,.0f}"
-                    )
-        if row.tls:
-            lines.append(f"  TLS as negotiated: {tls_summary(bench, row)}")
-    # Compact matrix: value (x tornado / x aiohttp).
-    lines.append("")
-    lines.append("summary: value (x tornado, x aiohttp)")
-    cols = [r for r in bench.rows]
+    if row.tls:
+        lines.append(f"  TLS as negotiated: {tls_summary(bench, row)}")
+    return lines
+
+
+def summary_matrix(
+    bench: Bench, med: dict[str, dict[str, Result]], width: int
+) -> list[str]:
+    """Compact matrix: value (x tornado, x aiohttp) per server and row."""
+    cols = list(bench.rows)
     header = f"| {'server':<{width}}|" + "".join(f" {r.key} |" for r in cols)
     if any(r.key == "echo50" for r in cols):
         header += " p50/p99 us |"
-    lines.append(header)
+    lines = ["", "summary: value (x tornado, x aiohttp)", header]
     lines.append("|" + "---|" * (len(cols) + 1 + (1 if "p50/p99" in header else 0)))
-    for name in names:
+    for server in bench.servers:
+        name = server.name
         cells_txt = []
         for r in cols:
             val = value_of(med, name, r)
-            if not r.runs_on(SERVER_BY_NAME[name]):
+            if not r.runs_on(server):
                 cells_txt.append(" - |")
                 continue
             if val is None:
@@ -741,12 +763,7 @@ def report(bench: Bench, med: dict[str, dict[str, Result]]) -> str:
                 f" {m['p50_us']:,.0f} / {m['p99_us']:,.0f} |" if m else " ERR |"
             )
         lines.append(f"| {name:<{width}}|" + "".join(cells_txt))
-    lines.append(
-        f"* other processes used more than {BUSY} cores during that window (median "
-        "of rounds): disturbed. 'srv us/op' (server CPU per echo) is the figure "
-        "least affected."
-    )
-    return "\n".join(lines)
+    return lines
 
 
 def tls_summary(bench: Bench, row: Row) -> str:
