@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark perfectws against its peers: ``make bench`` / ``python bench/run.py``.
 
-The harness of shared/perf-anchors.md: every server runs alone, pinned to core 0,
+The harness of docs/performance.md: every server runs alone, pinned to core 0,
 and a compiled epoll client (bench/wsload.c, which masks every frame and
 verifies every echoed byte) runs pinned to core 1. Each cell (server x row x
 round) starts a fresh server process; rounds are interleaved (every server for
@@ -12,7 +12,12 @@ perfectws runs **cold**: nothing connects to it before the measured client's
 own warm-up (readiness is read from /proc/net/tcp, not probed by connecting).
 ``perfectws_warm`` and every peer are first put in the steady state of a real
 server: one client upgrades, echoes once and drops its TCP connection with a
-reset (see "glibc" in perf-anchors.md).
+reset (see "glibc" in docs/performance.md).
+
+The ``wss50`` row is the echo50 row over TLS: the servers that take ``--cert`` /
+``--key`` serve wss with a throwaway certificate made by trustme at run time
+(``<out>/tls``), and wsload speaks TLS 1.3 with OpenSSL (``--tls``); servers
+without TLS support are left out of that row.
 
 Peers are installed on first use into bench/.env (pip) and bench/node_modules
 (npm), never into perfectws's own dependencies; perfectws comes from this
@@ -67,9 +72,21 @@ class Server:
     processes: int = 1
     needs: str = "python"  # "python", "node" or "c"
     quick: bool = True  # part of the default --quick set
+    tls: bool = False  # serves wss given --cert/--key (rows with tls=True)
 
-    def command(self, port: int) -> list[str]:
-        return [*self.argv, "--port", str(port)]
+    def command(self, port: int, tls: TLSFiles | None = None) -> list[str]:
+        cmd = [*self.argv, "--port", str(port)]
+        if tls is not None:
+            cmd += ["--cert", str(tls.cert), "--key", str(tls.key)]
+        return cmd
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """The server certificate (chain) and key for the wss rows, as files."""
+
+    cert: Path
+    key: Path
 
 
 def _py(script: str, *extra: str) -> tuple[str, ...]:
@@ -77,20 +94,21 @@ def _py(script: str, *extra: str) -> tuple[str, ...]:
 
 
 SERVERS: tuple[Server, ...] = (
-    Server("tornado", _py("tornado_echo.py")),
-    Server("tornado_uvloop", _py("tornado_echo.py", "--uvloop")),
-    Server("websockets", _py("websockets_echo.py")),
-    Server("aiohttp", _py("aiohttp_echo.py")),
+    Server("tornado", _py("tornado_echo.py"), tls=True),
+    Server("tornado_uvloop", _py("tornado_echo.py", "--uvloop"), tls=True),
+    Server("websockets", _py("websockets_echo.py"), tls=True),
+    Server("aiohttp", _py("aiohttp_echo.py"), tls=True),
     Server("picows", _py("picows_echo.py")),
     Server("picows_uvloop", _py("picows_echo.py", "--uvloop")),
     Server("node_ws", ("node", str(SERVERS_DIR / "node_ws_echo.js")), needs="node"),
-    Server("perfectws", _py("perfectws_echo.py"), warm=False, perfectws=True),
-    Server("perfectws_warm", _py("perfectws_echo.py"), perfectws=True),
+    Server("perfectws", _py("perfectws_echo.py"), warm=False, perfectws=True, tls=True),
+    Server("perfectws_warm", _py("perfectws_echo.py"), perfectws=True, tls=True),
     Server(
         "perfectws_uvloop",
         _py("perfectws_echo.py", "--uvloop"),
         warm=False,
         perfectws=True,
+        tls=True,
     ),
     Server(
         "perfectws_p2",
@@ -98,6 +116,7 @@ SERVERS: tuple[Server, ...] = (
         warm=False,
         perfectws=True,
         processes=2,
+        tls=True,
     ),
 )
 SERVER_BY_NAME = {s.name: s for s in SERVERS}
@@ -134,6 +153,11 @@ class Row:
     metric: str
     unit: str
     higher_is_better: bool = True
+    tls: bool = False  # wss: only servers with tls=True run it
+
+    def runs_on(self, server: Server) -> bool:
+        """Whether this row is measured on `server` (wss needs TLS support)."""
+        return server.tls or not self.tls
 
 
 def _echo_args(
@@ -187,6 +211,15 @@ ROWS: tuple[Row, ...] = (
         _echo_args(50, 32),
         "rate",
         "/s",
+    ),
+    Row(
+        "wss50",
+        "wss echo round trips/s, 32 B text, 50 conns, TLS 1.3",
+        "echo",
+        _echo_args(50, 32),
+        "rate",
+        "/s",
+        tls=True,
     ),
     Row(
         "echo500",
@@ -257,6 +290,23 @@ def env_can_import(module: str) -> bool:
 def ensure_environment(want_perfectws: bool, want_node: bool) -> dict[str, str]:
     """Install the peers, perfectws and the client where missing. Returns notes."""
     notes: dict[str, str] = {}
+    install_peers()
+    if want_perfectws:
+        notes.update(install_perfectws())
+    if want_node:
+        notes.update(install_node_peers())
+    build_binaries()
+    return notes
+
+
+def pip_install(*args: str) -> subprocess.CompletedProcess[str]:
+    """``pip install -q ARGS`` into bench/.env."""
+    cmd = [str(ENV_PY), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True)
+
+
+def install_peers() -> None:
+    """bench/.env with requirements.txt, reinstalled when that file changes."""
     req = BENCH / "requirements.txt"
     stamp = ENV / ".requirements.sha256"
     digest = hashlib.sha256(req.read_bytes()).hexdigest()
@@ -264,56 +314,45 @@ def ensure_environment(want_perfectws: bool, want_node: bool) -> dict[str, str]:
         run_checked([sys.executable, "-m", "venv", str(ENV)], "create bench/.env")
     if not stamp.exists() or stamp.read_text().strip() != digest:
         run_checked(
-            [
-                str(ENV_PY),
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                "-r",
-                str(req),
-            ],
+            [str(ENV_PY), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+            + ["-r", str(req)],
             "install peers into bench/.env",
         )
         stamp.write_text(digest + "\n")
-    if want_perfectws and not env_can_import("perfectws"):
+
+
+def install_perfectws() -> dict[str, str]:
+    """perfectws from this repository into bench/.env; notes on what is missing."""
+    notes: dict[str, str] = {}
+    if not env_can_import("perfectws"):
         log("setup: pip install -e .. (perfectws from this repository)")
-        proc = subprocess.run(
-            [
-                str(ENV_PY),
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                "--no-deps",
-                "-e",
-                str(REPO),
-            ],
-            capture_output=True,
-            text=True,
-        )
+        proc = pip_install("--no-deps", "-e", str(REPO))
         if proc.returncode != 0 or not env_can_import("perfectws"):
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["?"]
             notes["perfectws"] = f"not installable/importable yet ({tail[0][:160]})"
-    if (
-        want_perfectws
-        and "perfectws" not in notes
-        and not env_can_import("perfectws._speedups")
-    ):
+            return notes
+    if not env_can_import("perfectws._speedups"):
         notes["perfectws_speedups"] = (
             "perfectws._speedups not built (pure-Python masking)"
         )
-    if want_node:
-        if shutil.which("node") is None or shutil.which("npm") is None:
-            notes["node"] = "node/npm not found"
-        elif not (BENCH / "node_modules" / "ws" / "package.json").exists():
-            run_checked(
-                ["npm", "install", "--no-audit", "--no-fund", "--silent"],
-                "npm install into bench/node_modules",
-                cwd=BENCH,
-            )
+    return notes
+
+
+def install_node_peers() -> dict[str, str]:
+    """bench/node_modules (ws) with npm; a note when node is not there."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        return {"node": "node/npm not found"}
+    if not (BENCH / "node_modules" / "ws" / "package.json").exists():
+        run_checked(
+            ["npm", "install", "--no-audit", "--no-fund", "--silent"],
+            "npm install into bench/node_modules",
+            cwd=BENCH,
+        )
+    return {}
+
+
+def build_binaries() -> None:
+    """wsload and c_echo, rebuilt when their source is newer."""
     for binary in (CLIENT, SERVERS_DIR / "c_echo"):
         src = binary.with_suffix(".c")
         if not binary.exists() or binary.stat().st_mtime < src.stat().st_mtime:
@@ -321,10 +360,10 @@ def ensure_environment(want_perfectws: bool, want_node: bool) -> dict[str, str]:
             if shutil.which("make"):
                 run_checked(["make", "-s", "-C", str(BENCH), target], f"build {target}")
             else:
+                libs = ["-lssl", "-lcrypto"] if binary == CLIENT else []
                 run_checked(
-                    ["cc", "-O2", "-o", str(binary), str(src)], f"build {target}"
+                    ["cc", "-O2", "-o", str(binary), str(src), *libs], f"build {target}"
                 )
-    return notes
 
 
 def free_port() -> int:
@@ -399,6 +438,7 @@ class Bench:
     servers: list[Server]
     rows: list[Row]
     out: Path
+    tls: TLSFiles | None = None  # set when a row has tls=True
     cells: list[Cell] = field(default_factory=list)
 
     def child_setup(self) -> None:
@@ -452,8 +492,11 @@ class Bench:
         with open(logfile, "ab") as logf:
             logf.write(f"--- {row.key} round {rnd} port {port}\n".encode())
             logf.flush()
+            tls = self.tls if row.tls else None
+            if row.tls and tls is None:
+                raise SystemExit(f"row {row.key} needs TLS files (Bench.tls)")
             proc = subprocess.Popen(
-                ["taskset", "-c", SERVER_CPU, *server.command(port)],
+                ["taskset", "-c", SERVER_CPU, *server.command(port, tls)],
                 stdin=subprocess.DEVNULL,
                 stdout=logf,
                 stderr=logf,
@@ -464,9 +507,11 @@ class Bench:
         try:
             self._wait_ready(proc, server, port, logfile)
             pids = [proc.pid, *children_of(proc.pid)]
+            client_tls = ["--tls"] if row.tls else []
             if server.warm:
-                self.client("drop", port, [], [])
-            cell.result = self.client(row.mode, port, row.args(self.cfg), pids)
+                self.client("drop", port, client_tls, [])
+            args = [*row.args(self.cfg), *client_tls]
+            cell.result = self.client(row.mode, port, args, pids)
         except CellError as exc:
             cell.error = str(exc)
         finally:
@@ -529,6 +574,7 @@ class Bench:
             for row in self.rows
             if rnd == 1 or row.mode != "idle"
             for server in self.servers
+            if row.runs_on(server)
         ]
         start = time.monotonic()
         for i, (rnd, row, server) in enumerate(plan):
@@ -621,63 +667,88 @@ def busy_mark(m: Result) -> str:
 
 
 def report(bench: Bench, med: dict[str, dict[str, Result]]) -> str:
+    """The text report: one table per row, then the compact summary matrix."""
     lines: list[str] = []
-    names = [s.name for s in bench.servers]
-    width = max(len(n) for n in names) + 2
+    width = max(len(s.name) for s in bench.servers) + 2
     for row in bench.rows:
-        lines.append("")
-        suffix = f", {bench.cfg.idle_conns:,} open" if row.mode == "idle" else ""
-        lines.append(f"{row.title}{suffix} ({row.unit}; median of {bench.cfg.rounds})")
-        head = f"  {'server':<{width}}{'value':>10} {'x tornado':>10} {'x aiohttp':>10}"
+        lines += row_table(bench, med, row, width)
+    lines += summary_matrix(bench, med, width)
+    lines.append(
+        f"* other processes used more than {BUSY} cores during that window (median "
+        "of rounds): disturbed. 'srv us/op' (server CPU per echo) is the figure "
+        "least affected."
+    )
+    return "\n".join(lines)
+
+
+def row_table(
+    bench: Bench, med: dict[str, dict[str, Result]], row: Row, width: int
+) -> list[str]:
+    """One row's table: value, ratios to tornado and aiohttp, CPU per server."""
+    suffix = f", {bench.cfg.idle_conns:,} open" if row.mode == "idle" else ""
+    lines = ["", f"{row.title}{suffix} ({row.unit}; median of {bench.cfg.rounds})"]
+    head = f"  {'server':<{width}}{'value':>10} {'x tornado':>10} {'x aiohttp':>10}"
+    if row.mode != "idle":
+        head += f" {'srv CPU':>8} {'cli CPU':>8} {'srv us/op':>10} {'others':>7}"
+    lines.append(head)
+    base_t = value_of(med, "tornado", row)
+    base_a = value_of(med, "aiohttp", row)
+    for server in bench.servers:
+        name = server.name
+        if not row.runs_on(server):
+            continue
+        m = med.get(name, {}).get(row.key)
+        if m is None:
+            errs = [
+                c.error for c in bench.cells if c.server == name and c.row == row.key
+            ]
+            lines.append(f"  {name:<{width}}{'ERR':>10}  {(errs or ['?'])[0]}")
+            continue
+        v = float(m[row.metric])
+        line = (
+            f"  {name:<{width}}{fmt_value(row, v) + busy_mark(m):>10} "
+            f"{ratio(v, base_t):>10} "
+            f"{ratio(v, base_a):>10}"
+        )
         if row.mode != "idle":
-            head += f" {'srv CPU':>8} {'cli CPU':>8} {'srv us/op':>10} {'others':>7}"
-        lines.append(head)
-        base_t = value_of(med, "tornado", row)
-        base_a = value_of(med, "aiohttp", row)
-        for name in names:
-            m = med.get(name, {}).get(row.key)
-            if m is None:
-                errs = [
-                    c.error
-                    for c in bench.cells
-                    if c.server == name and c.row == row.key
-                ]
-                lines.append(f"  {name:<{width}}{'ERR':>10}  {(errs or ['?'])[0]}")
-                continue
-            v = float(m[row.metric])
-            line = (
-                f"  {name:<{width}}{fmt_value(row, v) + busy_mark(m):>10} "
-                f"{ratio(v, base_t):>10} "
-                f"{ratio(v, base_a):>10}"
+            line += (
+                f" {m['server_cpu_share']:>8.0%} {m['client_cpu_share']:>8.0%} "
+                f"{m['server_us_per_op']:>10.1f} {m['other_cpu_share']:>7.2f}"
             )
-            if row.mode != "idle":
-                line += (
-                    f" {m['server_cpu_share']:>8.0%} {m['client_cpu_share']:>8.0%} "
-                    f"{m['server_us_per_op']:>10.1f} {m['other_cpu_share']:>7.2f}"
+        lines.append(line)
+    if row.key == "echo50":
+        lines.append("")
+        lines.append("latency at 50 conns, p50 / p99 (us; from the echo50 row)")
+        for server in bench.servers:
+            m = med.get(server.name, {}).get("echo50")
+            if m is not None:
+                lines.append(
+                    f"  {server.name:<{width}}"
+                    f"{m['p50_us']:>10,.0f} / {m['p99_us']:,.0f}"
                 )
-            lines.append(line)
-        if row.key == "echo50":
-            lines.append("")
-            lines.append("latency at 50 conns, p50 / p99 (us; from the echo50 row)")
-            for name in names:
-                m = med.get(name, {}).get("echo50")
-                if m is not None:
-                    lines.append(
-                        f"  {name:<{width}}{m['p50_us']:>10,.0f} / {m['p99_us']:,.0f}"
-                    )
-    # Compact matrix: value (x tornado / x aiohttp).
-    lines.append("")
-    lines.append("summary: value (x tornado, x aiohttp)")
-    cols = [r for r in bench.rows]
+    if row.tls:
+        lines.append(f"  TLS as negotiated: {tls_summary(bench, row)}")
+    return lines
+
+
+def summary_matrix(
+    bench: Bench, med: dict[str, dict[str, Result]], width: int
+) -> list[str]:
+    """Compact matrix: value (x tornado, x aiohttp) per server and row."""
+    cols = list(bench.rows)
     header = f"| {'server':<{width}}|" + "".join(f" {r.key} |" for r in cols)
     if any(r.key == "echo50" for r in cols):
         header += " p50/p99 us |"
-    lines.append(header)
+    lines = ["", "summary: value (x tornado, x aiohttp)", header]
     lines.append("|" + "---|" * (len(cols) + 1 + (1 if "p50/p99" in header else 0)))
-    for name in names:
+    for server in bench.servers:
+        name = server.name
         cells_txt = []
         for r in cols:
             val = value_of(med, name, r)
+            if not r.runs_on(server):
+                cells_txt.append(" - |")
+                continue
             if val is None:
                 cells_txt.append(" ERR |")
                 continue
@@ -692,12 +763,19 @@ def report(bench: Bench, med: dict[str, dict[str, Result]]) -> str:
                 f" {m['p50_us']:,.0f} / {m['p99_us']:,.0f} |" if m else " ERR |"
             )
         lines.append(f"| {name:<{width}}|" + "".join(cells_txt))
-    lines.append(
-        f"* other processes used more than {BUSY} cores during that window (median "
-        "of rounds): disturbed. 'srv us/op' (server CPU per echo) is the figure "
-        "least affected."
+    return lines
+
+
+def tls_summary(bench: Bench, row: Row) -> str:
+    """The TLS versions and ciphers wsload reported for `row`, e.g. for fairness."""
+    seen = sorted(
+        {
+            f"{c.result.get('tls_version', '?')} {c.result.get('tls_cipher', '?')}"
+            for c in bench.cells
+            if c.row == row.key and c.result is not None
+        }
     )
-    return "\n".join(lines)
+    return ", ".join(seen) or "no result"
 
 
 def chart(bench: Bench, med: dict[str, dict[str, Result]], path: Path) -> str | None:
@@ -839,16 +917,20 @@ def preflight() -> None:
         raise SystemExit("needs 2 CPUs: server on core 0, client on core 1")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    preflight()
-    servers = select_servers(args)
-    want_pws = any(s.perfectws for s in servers)
-    want_node = any(s.needs == "node" for s in servers)
+def prepare_environment(
+    argv: list[str] | None, servers: list[Server]
+) -> dict[str, str]:
+    """Install what the servers need, then re-execute under bench/.env; its notes.
+
+    The first run installs and re-executes itself with the notes in
+    PERFECTWS_BENCH_NOTES; the re-executed run reads them back and returns.
+    """
     if os.environ.get("PERFECTWS_BENCH_NOTES") is not None:
         notes: dict[str, str] = json.loads(os.environ["PERFECTWS_BENCH_NOTES"])
     else:
-        notes = ensure_environment(want_pws, want_node)
+        notes = ensure_environment(
+            any(s.perfectws for s in servers), any(s.needs == "node" for s in servers)
+        )
     if Path(sys.prefix).resolve() != ENV.resolve():
         if os.environ.get("PERFECTWS_BENCH_NOTES") is not None:
             raise SystemExit("could not re-execute under bench/.env")
@@ -861,6 +943,11 @@ def main(argv: list[str] | None = None) -> int:
                 *(argv if argv is not None else sys.argv[1:]),
             ],
         )
+    return notes
+
+
+def drop_unavailable(servers: list[Server], notes: dict[str, str]) -> list[Server]:
+    """The servers that can run, after logging every setup note."""
     if "perfectws" in notes:
         log(f"note: skipping perfectws rows: perfectws {notes['perfectws']}")
         servers = [s for s in servers if not s.perfectws]
@@ -872,10 +959,13 @@ def main(argv: list[str] | None = None) -> int:
             log(f"note: {note}")
     if not servers:
         raise SystemExit("no servers to run")
-    raise_nofile()
+    return servers
 
+
+def make_config(args: argparse.Namespace) -> Config:
+    """--quick's or the full configuration, with the command line's overrides."""
     base = QUICK if args.quick else FULL
-    cfg = Config(
+    return Config(
         rounds=args.rounds or base.rounds,
         warmup=args.warmup if args.warmup is not None else base.warmup,
         duration=args.duration or base.duration,
@@ -883,29 +973,49 @@ def main(argv: list[str] | None = None) -> int:
         idle_hold=base.idle_hold,
         nice=args.nice,
     )
+
+
+def select_rows(args: argparse.Namespace) -> list[Row]:
+    """The rows asked for with --rows (every row by default)."""
     unknown_rows = [k for k in args.rows or () if k not in ROW_BY_KEY]
     if unknown_rows:
         raise SystemExit(f"unknown row(s): {unknown_rows}; known: {list(ROW_BY_KEY)}")
-    rows = list(ROWS) if not args.rows else [ROW_BY_KEY[k] for k in args.rows]
+    return list(ROWS) if not args.rows else [ROW_BY_KEY[k] for k in args.rows]
+
+
+def make_tls_files(out: Path) -> TLSFiles:
+    """A throwaway CA and a certificate for 127.0.0.1, made by trustme, as files.
+
+    Nothing verifies it (wsload --tls does not): it exists so that the servers
+    can serve wss; a fresh one per run keeps no key material in the repository.
+    """
+    import trustme
+
+    folder = out / "tls"
+    folder.mkdir(parents=True, exist_ok=True)
+    cert = trustme.CA().issue_cert("127.0.0.1", "localhost")
+    files = TLSFiles(folder / "cert.pem", folder / "key.pem")
+    files.cert.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    cert.private_key_pem.write_to_path(str(files.key))
+    return files
+
+
+def make_bench(args: argparse.Namespace, servers: list[Server]) -> Bench:
+    """The Bench for these servers and the chosen rows, with a clean out folder."""
+    cfg = make_config(args)
+    rows = select_rows(args)
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "logs", ignore_errors=True)
-    bench = Bench(cfg, servers, rows, out)
-    log(
-        f"bench: {len(servers)} servers x {len(rows)} rows x {cfg.rounds} round(s); "
-        f"warm-up {cfg.warmup} s, window {cfg.duration} s; "
-        f"server on core {SERVER_CPU}, client on core {CLIENT_CPU}"
-    )
-    t0 = time.monotonic()
-    bench.run()
-    elapsed = time.monotonic() - t0
-    med = medians(bench.cells)
-    text = report(bench, med)
-    print(text, flush=True)
+    tls = make_tls_files(out) if any(r.tls for r in rows) else None
+    return Bench(cfg, servers, rows, out, tls)
 
+
+def warn_if_disturbed(cells: list[Cell]) -> None:
+    """Say so when other processes took a noticeable share of the machine."""
     busy = [
         c.result["other_cpu_share"]
-        for c in bench.cells
+        for c in cells
         if c.result and "other_cpu_share" in c.result
     ]
     if busy and max(busy) > 0.15:
@@ -915,15 +1025,24 @@ def main(argv: list[str] | None = None) -> int:
                 statistics.median(busy)
             )
         )
-    chart_note = chart(bench, med, out / "echo50.png")
-    results = {
+
+
+def results_document(
+    bench: Bench,
+    med: dict[str, dict[str, Result]],
+    notes: dict[str, str],
+    quick: bool,
+    elapsed: float,
+) -> dict[str, Any]:
+    """Everything results.json holds: the run's settings, medians and cells."""
+    return {
         "meta": {
             "started": time.strftime(
                 "%Y-%m-%dT%H:%M:%S%z", time.localtime(time.time() - elapsed)
             ),
             "elapsed_s": round(elapsed, 1),
-            "quick": args.quick,
-            "config": asdict(cfg),
+            "quick": quick,
+            "config": asdict(bench.cfg),
             "server_cpu": SERVER_CPU,
             "client_cpu": CLIENT_CPU,
             "machine": {
@@ -933,9 +1052,9 @@ def main(argv: list[str] | None = None) -> int:
             },
             "versions": versions(),
             "notes": notes,
-            "cold": [s.name for s in servers if not s.warm],
+            "cold": [s.name for s in bench.servers if not s.warm],
         },
-        "servers": [asdict(s) for s in servers],
+        "servers": [asdict(s) for s in bench.servers],
         "rows": [
             {
                 "key": r.key,
@@ -943,20 +1062,45 @@ def main(argv: list[str] | None = None) -> int:
                 "metric": r.metric,
                 "unit": r.unit,
                 "higher_is_better": r.higher_is_better,
+                "tls": r.tls,
             }
-            for r in rows
+            for r in bench.rows
         ],
         "median": med,
         "cells": [asdict(c) for c in bench.cells],
     }
-    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; 0 when every cell produced a result, 1 otherwise."""
+    args = parse_args(argv)
+    preflight()
+    servers = select_servers(args)
+    notes = prepare_environment(argv, servers)
+    servers = drop_unavailable(servers, notes)
+    raise_nofile()
+    bench = make_bench(args, servers)
+    cfg = bench.cfg
     log(
-        f"\nwrote {out / 'results.json'}"
-        + (f"; {chart_note}" if chart_note else f" and {out / 'echo50.png'}")
+        f"bench: {len(servers)} servers x {len(bench.rows)} rows x {cfg.rounds} "
+        f"round(s); warm-up {cfg.warmup} s, window {cfg.duration} s; "
+        f"server on core {SERVER_CPU}, client on core {CLIENT_CPU}"
+    )
+    t0 = time.monotonic()
+    bench.run()
+    elapsed = time.monotonic() - t0
+    med = medians(bench.cells)
+    print(report(bench, med), flush=True)
+    warn_if_disturbed(bench.cells)
+    chart_note = chart(bench, med, bench.out / "echo50.png")
+    document = results_document(bench, med, notes, args.quick, elapsed)
+    (bench.out / "results.json").write_text(json.dumps(document, indent=1) + "\n")
+    log(
+        f"\nwrote {bench.out / 'results.json'}"
+        + (f"; {chart_note}" if chart_note else f" and {bench.out / 'echo50.png'}")
     )
     log(f"total {fmt_time(elapsed)} for {len(bench.cells)} cells")
-    failed = [c for c in bench.cells if c.error]
-    return 1 if failed else 0
+    return 1 if any(c.error for c in bench.cells) else 0
 
 
 def cpu_model() -> str:

@@ -1,7 +1,8 @@
 /*
  * wsload: a single-threaded epoll WebSocket load client for bench/run.py.
  *
- * No third-party code: SHA-1, base64, framing and masking are below.
+ * SHA-1, base64, framing and masking are below; the one library is OpenSSL's
+ * libssl, for --tls (wss): the same loop over non-blocking SSL_read/SSL_write.
  *
  * Modes (one JSON line on stdout at the end; errors on stderr, exit != 0):
  *   echo       N connections, each keeps exactly one message of S bytes in
@@ -19,6 +20,12 @@
  *   drop       one connection: upgrade, one echo, then an abortive close
  *              (SO_LINGER 0, so the server sees a reset). Used to put a server
  *              in its "warm" state.
+ *
+ * --tls speaks TLS (wss) on every connection: a full handshake per connection
+ * (no session resumption), no certificate verification (the benchmark's
+ * certificate is a throwaway one, made at run time), and the JSON line names
+ * the negotiated protocol and cipher. Every frame is still masked and every
+ * echoed byte verified, after decryption.
  *
  * With --pids a,b,c the client also samples the CPU time of those processes
  * (all threads, /proc/PID/task/TID/schedstat) and its own over the window.
@@ -46,6 +53,9 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 /* ------------------------------------------------------------------ utils */
 
@@ -235,7 +245,8 @@ static struct {
     int parallel;
     int pids[64];
     int npids;
-} O = {M_ECHO, "127.0.0.1", 0, "/echo", "echo", 1, 32, 0, 1.0, 2.5, 5.0, 0, 64, {0}, 0};
+    int tls;
+} O = {M_ECHO, "127.0.0.1", 0, "/echo", "echo", 1, 32, 0, 1.0, 2.5, 5.0, 0, 64, {0}, 0, 0};
 
 static void usage(void)
 {
@@ -244,7 +255,7 @@ static void usage(void)
             "  MODE: echo | handshake | idle | drop\n"
             "  --host 127.0.0.1 --path /echo --proto echo (empty: none)\n"
             "  --conns N (echo: connections; idle: connections to hold)\n"
-            "  --size S --binary --warmup SEC --duration SEC\n"
+            "  --size S --binary --warmup SEC --duration SEC --tls (wss)\n"
             "  --parallel P (handshake: slots; echo/idle: handshakes at a time)\n"
             "  --hold SEC (idle) --timeout SEC (hard limit) --seed N\n"
             "  --pids a,b,... (server processes to sample CPU and RSS of)\n");
@@ -271,6 +282,10 @@ static void parse_args(int argc, char **argv)
         const char *a = argv[i];
         if (!strcmp(a, "--binary")) {
             O.binary = 1;
+            continue;
+        }
+        if (!strcmp(a, "--tls")) {
+            O.tls = 1;
             continue;
         }
         if (i + 1 >= argc)
@@ -392,10 +407,11 @@ static long server_rss_kib(void)
 
 /* ------------------------------------------------------------ connections */
 
-enum { S_FREE, S_CONNECTING, S_UPGRADING, S_OPEN, S_CLOSING };
+enum { S_FREE, S_CONNECTING, S_TLS_HANDSHAKE, S_UPGRADING, S_OPEN, S_CLOSING };
 
 typedef struct {
     int fd;
+    SSL *ssl; /* --tls only */
     int state;
     int evmask;
     uint8_t *out;
@@ -417,6 +433,9 @@ static uint8_t *g_pool;
 static size_t g_pool_len;
 static char g_req[1024];
 static int g_req_keypos;
+static SSL_CTX *g_tls;
+static char g_tls_error[256]; /* OpenSSL's reason for the last TLS failure */
+static char g_tls_version[32], g_tls_cipher[64];
 
 /* Counters. */
 static uint64_t g_count;       /* round trips (echo) or cycles (handshake) */
@@ -542,8 +561,86 @@ static void put_frame(conn *c, int opcode, const uint8_t *payload, size_t n)
     c->out_len += hl + n;
 }
 
+/* ------------------------------------------------------------- TLS and I/O */
+
+static void tls_init(void)
+{
+    g_tls = SSL_CTX_new(TLS_client_method());
+    if (!g_tls)
+        die("SSL_CTX_new failed");
+    /* The benchmark's certificate is made at run time: nothing to verify it
+     * against, and verifying would only measure the client. */
+    SSL_CTX_set_verify(g_tls, SSL_VERIFY_NONE, NULL);
+    /* The output buffer may be moved (realloc, memmove) between a write that
+     * wanted to wait and its retry, and partial writes keep it simple. */
+    SSL_CTX_set_mode(g_tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Servers close TCP after the WebSocket Close without a close_notify:
+     * that is an end of stream here, not an error. */
+    SSL_CTX_set_options(g_tls, SSL_OP_IGNORE_UNEXPECTED_EOF);
+}
+
+/* Map a failed SSL_* call to the socket convention: -1 with errno EAGAIN
+ * (try again when *want is ready), 0 for the end of the stream, or -1 with
+ * another errno (g_tls_error says why for TLS-level errors). */
+static ssize_t tls_result(conn *c, int r, int *want)
+{
+    int e = SSL_get_error(c->ssl, r);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        *want = EPOLLIN;
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_WANT_WRITE:
+        *want = EPOLLOUT;
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        if (errno == 0)
+            errno = ECONNRESET;
+        snprintf(g_tls_error, sizeof g_tls_error, "%s", strerror(errno));
+        return -1;
+    default:
+        ERR_error_string_n(ERR_get_error(), g_tls_error, sizeof g_tls_error);
+        errno = EPROTO;
+        return -1;
+    }
+}
+
+static ssize_t io_send(conn *c, const uint8_t *buf, size_t n)
+{
+    if (!c->ssl)
+        return send(c->fd, buf, n, MSG_NOSIGNAL);
+    ERR_clear_error();
+    int r = SSL_write(c->ssl, buf, n > (1u << 30) ? (1 << 30) : (int)n);
+    int want = 0;
+    return r > 0 ? r : tls_result(c, r, &want);
+}
+
+/* *want says which event a TLS read waits for (a read may need to write). */
+static ssize_t io_recv(conn *c, uint8_t *buf, size_t n, int *want)
+{
+    *want = EPOLLIN;
+    if (!c->ssl)
+        return recv(c->fd, buf, n, 0);
+    ERR_clear_error();
+    int r = SSL_read(c->ssl, buf, n > (1u << 30) ? (1 << 30) : (int)n);
+    return r > 0 ? r : tls_result(c, r, want);
+}
+
+static const char *io_error(conn *c)
+{
+    return c->ssl && errno == EPROTO ? g_tls_error : strerror(errno);
+}
+
 static void conn_free(conn *c, int abortive)
 {
+    if (c->ssl) {
+        /* No close_notify: the WebSocket Close already ended the session. */
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
     if (c->fd >= 0) {
         if (abortive) {
             struct linger l = {1, 0};
@@ -551,7 +648,7 @@ static void conn_free(conn *c, int abortive)
         }
         close(c->fd); /* also removes it from the epoll set */
     }
-    if (c->state == S_CONNECTING || c->state == S_UPGRADING)
+    if (c->state == S_CONNECTING || c->state == S_TLS_HANDSHAKE || c->state == S_UPGRADING)
         g_pending--;
     if (c->state == S_OPEN || c->state == S_CLOSING)
         g_open--;
@@ -566,7 +663,7 @@ static void conn_free(conn *c, int abortive)
 static int flush(conn *c)
 {
     while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        ssize_t n = io_send(c, c->out + c->out_off, c->out_len - c->out_off);
         if (n > 0) {
             c->out_off += (size_t)n;
             continue;
@@ -581,7 +678,7 @@ static int flush(conn *c)
             conn_free(c, 0);
             return 0;
         }
-        die("send on connection %d: %s", (int)(c - g_conns), strerror(errno));
+        die("send on connection %d: %s", (int)(c - g_conns), io_error(c));
     }
     c->out_off = c->out_len = 0;
     set_events(c, EPOLLIN);
@@ -598,6 +695,12 @@ static void conn_start(conn *c)
     if (connect(fd, (struct sockaddr *)&g_addr, sizeof g_addr) < 0 && errno != EINPROGRESS)
         die("connect to %s:%d: %s", O.host, O.port, strerror(errno));
     c->fd = fd;
+    if (g_tls) {
+        c->ssl = SSL_new(g_tls);
+        if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1)
+            die("SSL_new/SSL_set_fd failed");
+        SSL_set_connect_state(c->ssl);
+    }
     c->state = S_CONNECTING;
     c->evmask = EPOLLOUT;
     c->t_start = now_ns();
@@ -818,6 +921,28 @@ static int parse_frames(conn *c)
     return 1;
 }
 
+/* Drive the TLS handshake; returns 1 once it is done and the upgrade is sent. */
+static int tls_handshake(conn *c)
+{
+    ERR_clear_error();
+    int r = SSL_connect(c->ssl);
+    if (r <= 0) {
+        int want = 0;
+        if (tls_result(c, r, &want) < 0 && errno == EAGAIN) {
+            set_events(c, want);
+            return 0;
+        }
+        die("TLS handshake on connection %d: %s", (int)(c - g_conns),
+            g_tls_error[0] ? g_tls_error : "connection closed by the server");
+    }
+    if (!g_tls_version[0]) {
+        snprintf(g_tls_version, sizeof g_tls_version, "%s", SSL_get_version(c->ssl));
+        snprintf(g_tls_cipher, sizeof g_tls_cipher, "%s", SSL_get_cipher_name(c->ssl));
+    }
+    c->state = S_UPGRADING;
+    return flush(c);
+}
+
 static void on_event(conn *c, uint32_t ev)
 {
     if (c->state == S_FREE)
@@ -830,37 +955,53 @@ static void on_event(conn *c, uint32_t ev)
             die("connect to %s:%d: %s", O.host, O.port, strerror(err));
         if (!(ev & EPOLLOUT))
             return;
-        c->state = S_UPGRADING;
-        if (!flush(c))
+        c->state = c->ssl ? S_TLS_HANDSHAKE : S_UPGRADING;
+        if (!c->ssl && !flush(c))
             return;
     }
+    if (c->state == S_TLS_HANDSHAKE && !tls_handshake(c))
+        return;
     if (ev & EPOLLOUT && c->out_off < c->out_len && !flush(c))
         return;
-    if (!(ev & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+    /* A TLS read may be waiting for EPOLLOUT, and decrypted bytes left inside
+     * the SSL object wake no epoll: with TLS, always read until it would block. */
+    if (!c->ssl && !(ev & (EPOLLIN | EPOLLHUP | EPOLLERR)))
         return;
-    in_reserve(c, c->in_len + 4096);
-    ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-            return;
-        if (c->state == S_CLOSING && errno == ECONNRESET) {
+    for (;;) {
+        in_reserve(c, c->in_len + 4096);
+        int want;
+        ssize_t n = io_recv(c, c->in + c->in_len, c->in_cap - c->in_len, &want);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                if (want == EPOLLOUT)
+                    set_events(c, EPOLLIN | EPOLLOUT);
+                return;
+            }
+            if (c->state == S_CLOSING && errno == ECONNRESET) {
+                on_close_done(c);
+                return;
+            }
+            die("recv on connection %d: %s", (int)(c - g_conns), io_error(c));
+        }
+        if (n == 0) {
             on_close_done(c);
             return;
         }
-        die("recv on connection %d: %s", (int)(c - g_conns), strerror(errno));
-    }
-    if (n == 0) {
-        on_close_done(c);
-        return;
-    }
-    c->in_len += (size_t)n;
-    if (c->state == S_UPGRADING) {
-        if (!parse_upgrade(c) || c->state == S_UPGRADING)
+        c->in_len += (size_t)n;
+        if (c->state == S_UPGRADING) {
+            if (!parse_upgrade(c))
+                return;
+            if (c->state == S_UPGRADING) {
+                if (!c->ssl)
+                    return; /* level-triggered epoll calls again */
+                continue;
+            }
+            if (!flush(c))
+                return;
+        }
+        if (!parse_frames(c) || !c->ssl)
             return;
-        if (!flush(c))
-            return;
     }
-    parse_frames(c);
 }
 
 static void poll_once(int timeout_ms)
@@ -943,6 +1084,8 @@ int main(int argc, char **argv)
     g_nconns = slots;
     for (int i = 0; i < slots; i++)
         g_conns[i].fd = -1;
+    if (O.tls)
+        tls_init();
     g_ep = epoll_create1(EPOLL_CLOEXEC);
     if (g_ep < 0)
         die("epoll_create1: %s", strerror(errno));
@@ -956,7 +1099,8 @@ int main(int argc, char **argv)
         if (O.mode == M_DROP) {
             while (g_count < 1)
                 poll_once(100);
-            printf("{\"mode\":\"drop\",\"ok\":true,\"port\":%d}\n", O.port);
+            printf("{\"mode\":\"drop\",\"ok\":true,\"port\":%d,\"tls\":%s}\n", O.port,
+                   O.tls ? "true" : "false");
             return 0;
         }
     } else if (O.mode == M_HANDSHAKE) {
@@ -1002,9 +1146,11 @@ int main(int argc, char **argv)
     double rate = window > 0 ? (double)g_count / window : 0;
     printf("{\"mode\":\"%s\",\"ok\":true,\"port\":%d,\"path\":\"%s\",\"conns\":%d,"
            "\"parallel\":%d,\"size\":%zu,\"binary\":%s,\"connect_s\":%.3f,"
-           "\"subprotocol_echo\":%d,\"started\":%d",
+           "\"subprotocol_echo\":%d,\"started\":%d,\"tls\":%s",
            g_mode_name, O.port, O.path, O.conns, O.parallel, O.size, O.binary ? "true" : "false",
-           connect_s, g_proto_echo, g_started);
+           connect_s, g_proto_echo, g_started, O.tls ? "true" : "false");
+    if (O.tls)
+        printf(",\"tls_version\":\"%s\",\"tls_cipher\":\"%s\"", g_tls_version, g_tls_cipher);
     if (O.mode == M_IDLE) {
         printf(",\"hold_s\":%.2f,\"rss_before_kib\":%ld,\"rss_with_kib\":%ld,"
                "\"rss_per_conn_kib\":%.2f",

@@ -6,6 +6,11 @@ echoed as fragments. (The seed's EchoHandler answers every frame as text, so it
 cannot pass the binary cases; it stays as it is in echo_server.py.)
 
     python examples/conformance_server.py --port 9001
+    python examples/conformance_server.py --port 9001 --cert cert.pem --key key.pem
+
+With ``--cert`` / ``--key`` it serves wss (``HTTPServer.ssl``, Perfect's
+``server.ssl = (sslCert:, sslKey:)``): ``scripts/autobahn.py --tls`` runs the
+suite that way.
 """
 
 from __future__ import annotations
@@ -62,7 +67,11 @@ class FrameEchoHandler:
 def main() -> None:
     parser = argparse.ArgumentParser(description="perfectws echo for Autobahn")
     parser.add_argument("--port", type=int, default=9001)
+    parser.add_argument("--cert", help="TLS certificate (path or PEM): serve wss")
+    parser.add_argument("--key", help="TLS private key (path or PEM)")
     args = parser.parse_args()
+    if (args.cert is None) != (args.key is None):
+        parser.error("--cert and --key go together")
     logging.basicConfig(level=logging.WARNING)
 
     def producer(
@@ -75,6 +84,8 @@ def main() -> None:
         handler_producer=producer, max_message_size=16 * 1024 * 1024
     ).handle_request
     server = HTTPServer(server_port=args.port, server_address="127.0.0.1")
+    if args.cert is not None:
+        server.ssl = (args.cert, args.key)
     server.add_routes(routes)
     server.start()
 

@@ -1,7 +1,8 @@
 """Perfect's WebSocket echo example, ported line by line.
 
 Run ``python examples/echo_server.py`` and open http://localhost:8181/ for the
-browser demo; ``--port`` picks another port. The Swift original is quoted in
+browser demo; ``--port`` picks another port, ``--cert`` / ``--key`` serve
+it over https (and the echo over wss) on that port. The Swift original is quoted in
 the README beside this file's ``EchoHandler``.
 """
 
@@ -68,11 +69,12 @@ class EchoHandler:
     # initialized with.
     socket_protocol: str | None = "echo"
 
-    # Not in Perfect: `EchoHandler(verbose=False)` echoes without the print
-    # below, for the test suite and the benchmark, which import this handler
-    # instead of keeping copies of it.
-    def __init__(self, verbose: bool = True) -> None:
-        self.verbose = verbose
+    # Not in Perfect's example: `EchoHandler(print_messages=False)` echoes
+    # without the print below, for the test suite and the benchmark
+    # (bench/servers/perfectws_echo.py), which import this handler instead of
+    # keeping copies of it.
+    def __init__(self, print_messages: bool = True) -> None:
+        self.print_messages = print_messages
 
     # This function is called by the WebSocketHandler once the connection has been
     # established.
@@ -94,7 +96,7 @@ class EchoHandler:
                 socket.close()
                 return
             # Print some information to the console for informational purposes.
-            if self.verbose:
+            if self.print_messages:
                 print(f"Read msg: {string} op: {op} fin: {fin}")
             # Echo the data we received back to the client.
             # Pass True for final. This will usually be the case, but WebSockets
@@ -116,12 +118,16 @@ def main() -> None:
     parser.add_argument(
         "--processes", type=int, default=1, help="worker processes (default: 1)"
     )
+    parser.add_argument("--cert", help="TLS certificate (path or PEM): serve https")
+    parser.add_argument("--key", help="TLS private key (path or PEM)")
     parser.add_argument(
         "--no-uvloop",
         action="store_true",
         help="stay on asyncio's own loop even if uvloop is installed",
     )
     args = parser.parse_args()
+    if (args.cert is None) != (args.key is None):
+        parser.error("--cert and --key go together")
     logging.basicConfig(
         level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -138,8 +144,13 @@ def main() -> None:
         processes=args.processes,
         use_uvloop=not args.no_uvloop,
     )
+    if args.cert is not None:
+        # Perfect's `server.ssl = (sslCert:, sslKey:)`: https and wss on this port.
+        server.ssl = (args.cert, args.key)
+    scheme = "https" if server.ssl is not None else "http"
     print(
-        f"Serving the demo on http://localhost:{args.port}/ (Ctrl-C stops)", flush=True
+        f"Serving the demo on {scheme}://localhost:{args.port}/ (Ctrl-C stops)",
+        flush=True,
     )
     server.start()
 

@@ -4,14 +4,21 @@
 Usage (from the repository root, after ``scripts/install-autobahn.sh``)::
 
     python scripts/autobahn.py                    # 1.*-10.* against perfectws
+    python scripts/autobahn.py --tls              # the same over wss://
     python scripts/autobahn.py --cases "5.*,7.*"  # a subset
     python scripts/autobahn.py --include-compression
     python scripts/autobahn.py --server-cmd "{python} my_server.py --port {port}"
 
 It starts the server command, waits until its port accepts connections, writes the
-fuzzingclient spec, runs ``wstest -m fuzzingclient``, stops the server (SIGTERM, then
+fuzzingclient spec (``ws://127.0.0.1:PORT/echo``, or ``wss://`` with ``--tls``), runs ``wstest -m fuzzingclient``, stops the server (SIGTERM, then
 SIGKILL), reads ``index.json`` and prints a per-category Markdown table (also written
 to ``<report-dir>/summary.md``).
+
+With ``--tls`` a throwaway CA and a certificate for 127.0.0.1 are made with trustme
+into ``<report-dir>/tls/`` and ``--cert FILE --key FILE`` are added to the server
+command. wstest does not verify the certificate: Autobahn's ``connectWS``
+(autobahn/twisted/websocket.py in autobahn 0.10.9) connects with Twisted's
+``ssl.ClientContextFactory()``, which sets no verification.
 
 Exit status:
   0  every selected case ran and none failed;
@@ -164,14 +171,17 @@ def build_spec(
     exclude: Sequence[str],
     outdir: Path,
     agent: str = DEFAULT_AGENT,
+    scheme: str = "ws",
 ) -> dict[str, Any]:
-    """The fuzzingclient spec for one server at ws://127.0.0.1:{port}/echo."""
+    """The fuzzingclient spec for one server at {scheme}://127.0.0.1:{port}/echo."""
+    if scheme not in ("ws", "wss"):
+        raise ValueError(f"scheme must be 'ws' or 'wss', not {scheme!r}")
     return {
         "outdir": str(outdir),
         "servers": [
             {
                 "agent": agent,
-                "url": f"ws://127.0.0.1:{port}/echo",
+                "url": f"{scheme}://127.0.0.1:{port}/echo",
                 "protocols": ["echo"],
             }
         ],
@@ -301,12 +311,14 @@ def _ids(results: Sequence[CaseResult]) -> str:
     return ", ".join(r.case_id for r in results) if results else "none"
 
 
-def format_summary(gate: GateResult, report_dir: Path, agent: str) -> str:
+def format_summary(
+    gate: GateResult, report_dir: Path, agent: str, scheme: str = "ws"
+) -> str:
     """The full Markdown summary: verdict, table, failed/missing/noted case lists."""
     verdict = "PASSED" if gate.passed else "FAILED"
     expected = "?" if gate.expected_count is None else str(gate.expected_count)
     lines = [
-        f"# Autobahn|Testsuite: {agent}: {verdict}",
+        f"# Autobahn|Testsuite: {agent} over {scheme}://: {verdict}",
         "",
         f"{gate.ran} of {expected} selected cases ran.",
         "",
@@ -510,6 +522,22 @@ def run_wstest(wstest: Path, spec_path: Path, log_path: Path, timeout: float) ->
     return "".join(lines)
 
 
+def make_tls_files(folder: Path) -> tuple[Path, Path]:
+    """A throwaway CA and a certificate for 127.0.0.1 (trustme), as (cert, key) files."""
+    try:
+        import trustme
+    except ImportError as exc:
+        raise RunError(
+            f"--tls needs trustme in {sys.executable} (pip install trustme)"
+        ) from exc
+    folder.mkdir(parents=True, exist_ok=True)
+    issued = trustme.CA().issue_cert("127.0.0.1", "localhost")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    cert.write_bytes(b"".join(blob.bytes() for blob in issued.cert_chain_pems))
+    issued.private_key_pem.write_to_path(str(key))
+    return cert, key
+
+
 def clean_report_dir(report_dir: Path) -> None:
     """Remove the files an earlier run left, so a stale index.json is never read."""
     patterns = ("index.json", "index.html", "*_case_*.json", "*_case_*.html")
@@ -543,10 +571,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--port", type=int, default=9001)
     p.add_argument(
+        "--tls",
+        action="store_true",
+        help="run over wss://: a trustme certificate, --cert/--key added to the"
+        " server command",
+    )
+    p.add_argument(
         "--report-dir",
         type=Path,
         default=None,
-        help="where reports go (default: reports/autobahn in the repository)",
+        help="where reports go (default: reports/autobahn, or reports/autobahn-wss"
+        " with --tls, in the repository)",
     )
     p.add_argument(
         "--wstest",
@@ -576,7 +611,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the suite; return the exit status (0 pass, 1 gate failure, 2 no run)."""
     args = parse_args(argv)
-    report_dir: Path = (args.report_dir or ROOT / "reports" / "autobahn").resolve()
+    default_dir = ROOT / "reports" / ("autobahn-wss" if args.tls else "autobahn")
+    report_dir: Path = (args.report_dir or default_dir).resolve()
     wstest: Path = (args.wstest or ROOT / ".autobahn" / "wstest").resolve()
     cases = split_patterns(args.cases)
     if args.include_compression:
@@ -587,7 +623,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunError as exc:
         log(f"error: {exc}")
         return 2
-    summary = format_summary(gate, report_dir, args.agent)
+    scheme = "wss" if args.tls else "ws"
+    summary = format_summary(gate, report_dir, args.agent, scheme)
     (report_dir / "summary.md").write_text(summary + "\n")
     print(summary)
     log(f"summary written to {report_dir / 'summary.md'}")
@@ -619,10 +656,14 @@ def _run(
     report_dir.mkdir(parents=True, exist_ok=True)
     clean_report_dir(report_dir)
     spec_path = report_dir / "spec.json"
-    spec = build_spec(args.port, cases, exclude, report_dir, args.agent)
+    scheme = "wss" if args.tls else "ws"
+    spec = build_spec(args.port, cases, exclude, report_dir, args.agent, scheme)
     spec_path.write_text(json.dumps(spec, indent=2) + "\n")
 
     argv = server_argv(args.server_cmd, args.port)
+    if args.tls:
+        cert, key = make_tls_files(report_dir / "tls")
+        argv += ["--cert", str(cert), "--key", str(key)]
     server_log = report_dir / "server.log"
     log(f"starting server: {shlex.join(argv)} (log: {server_log})")
     proc = start_server(argv, server_log)

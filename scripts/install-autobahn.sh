@@ -12,7 +12,9 @@
 #      into DIR/py27 (nothing is installed system-wide),
 #   2. creates a Python 2.7 virtualenv in DIR/venv with virtualenv<20.22 (the last release that
 #      can make 2.7 environments), run from a throwaway Python 3 venv,
-#   3. pip-installs autobahntestsuite==0.8.2 and its dependencies, pinned below,
+#   3. pip-installs autobahntestsuite==0.8.2 and its dependencies, pinned below, with
+#      pyOpenSSL and service_identity named explicitly: Twisted needs them for wss://
+#      (scripts/autobahn.py --tls),
 #   4. writes DIR/wstest, a wrapper that sets LD_LIBRARY_PATH to the unpacked libraries.
 # It needs: Debian (apt-get, dpkg) on amd64 or arm64, python3 with the venv module, a C compiler
 # (wsaccel, Twisted and zope.interface build C extensions), and access to a Debian mirror and PyPI.
@@ -46,7 +48,13 @@ mkdir -p "$TARGET" || die "cannot create $TARGET"
 DIR=$(cd "$TARGET" && pwd)
 
 # --- 0. already installed? ------------------------------------------------------------------
-if [[ -x $DIR/wstest ]] && "$DIR/wstest" --autobahnversion >/dev/null 2>&1; then
+# wss:// needs Twisted's TLS stack in the Python 2.7 venv: an install without it is redone.
+tls_ok() {
+  LD_LIBRARY_PATH="$(ls -d "$DIR"/py27/usr/lib/*-linux-gnu 2>/dev/null | head -n1)" \
+    "$DIR/venv/bin/python" -W ignore -c 'import OpenSSL.SSL, service_identity, twisted.internet.ssl' \
+    >/dev/null 2>&1
+}
+if [[ -x $DIR/wstest ]] && "$DIR/wstest" --autobahnversion >/dev/null 2>&1 && tls_ok; then
   say "wstest already installed in $DIR (nothing to do; delete that folder to reinstall)"
   exit 0
 fi
@@ -161,7 +169,7 @@ zope.interface==5.5.2
 PINS
 CFLAGS="-I$PY27/usr/include -I$PY27/usr/include/python2.7" PIP_NO_PYTHON_VERSION_WARNING=1 \
   "$DIR/venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check \
-  -c "$WORK/constraints.txt" autobahntestsuite==0.8.2
+  -c "$WORK/constraints.txt" autobahntestsuite==0.8.2 pyOpenSSL service-identity
 
 # --- 5. wrapper -----------------------------------------------------------------------------
 STEP="write wrapper"
@@ -176,5 +184,6 @@ chmod +x "$DIR/wstest.tmp"
 rm -rf "$WORK"
 "$DIR/wstest.tmp" --autobahnversion >/dev/null 2>&1 \
   || { "$DIR/wstest.tmp" --autobahnversion || true; die "the installed wstest does not start (see above)"; }
+tls_ok || die "Twisted's TLS support (pyOpenSSL, service_identity) does not import in $DIR/venv"
 mv "$DIR/wstest.tmp" "$DIR/wstest"
 say "done in $((SECONDS - T0)) s: $DIR/wstest ($("$DIR/wstest" --autobahnversion 2>/dev/null | tr -s '\n' ' ' | sed 's/ *$//'))"

@@ -59,14 +59,14 @@ class Served:
 def echo_routes(producer: Callable[..., Any] | None = None, **options: Any) -> Routes:
     """Routes with examples/echo_server.py's ``/echo`` (or ``producer``) on GET.
 
-    The example's EchoHandler runs with ``verbose=False``: the same handler,
+    The example's EchoHandler runs with ``print_messages=False``: the same handler,
     without a print per message.
     """
 
     def default_producer(
         request: HTTPRequest, protocols: list[str]
     ) -> EchoHandler | None:
-        return EchoHandler(verbose=False) if "echo" in protocols else None
+        return EchoHandler(print_messages=False) if "echo" in protocols else None
 
     routes = Routes()
     routes[GET, "/echo"] = WebSocketHandler(

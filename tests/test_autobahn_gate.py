@@ -184,7 +184,9 @@ def test_format_summary_lists_cases() -> None:
     )
     summary = ab.format_summary(gate, Path("/reports"), "agent")
     lines = summary.splitlines()
-    assert lines[0] == "# Autobahn|Testsuite: agent: FAILED"
+    assert lines[0] == "# Autobahn|Testsuite: agent over ws://: FAILED"
+    wss = ab.format_summary(gate, Path("/reports"), "agent", "wss")
+    assert wss.splitlines()[0] == "# Autobahn|Testsuite: agent over wss://: FAILED"
     assert lines[2] == "3 of 3 selected cases ran."
     assert (
         "- 7.9.1: behavior=FAILED behaviorClose=WRONG CODE"
@@ -248,6 +250,14 @@ def test_build_spec() -> None:
     }
 
 
+def test_build_spec_wss() -> None:
+    """With scheme "wss" the fuzzingclient connects with TLS; other schemes are refused."""
+    spec = ab.build_spec(9001, ["1.*"], [], Path("/out"), "perfectws", "wss")
+    assert spec["servers"][0]["url"] == "wss://127.0.0.1:9001/echo"
+    with pytest.raises(ValueError, match="scheme"):
+        ab.build_spec(9001, ["1.*"], [], Path("/out"), "perfectws", "http")
+
+
 def test_server_argv() -> None:
     """The server command is split first, then {python} and {port} are filled in."""
     argv = ab.server_argv("{python} examples/x.py --port {port} --name 'a b'", 9123)
@@ -274,10 +284,18 @@ def _free_port() -> int:
         return port
 
 
-def _run_main(tmp_path: Path, rows: dict[str, Any], ids: list[str]) -> int:
+def _run_main(
+    tmp_path: Path,
+    rows: dict[str, Any],
+    ids: list[str],
+    *,
+    check: str = "",
+    extra: tuple[str, ...] = (),
+    server_cmd: str = "{python} -m http.server {port} --bind 127.0.0.1",
+) -> int:
     wstest = tmp_path / "wstest"
     body = FAKE_WSTEST.format(rows=json.dumps(rows), expected=len(ids), ids=ids)
-    wstest.write_text(f"#!{sys.executable}\n{body}")
+    wstest.write_text(f"#!{sys.executable}\n{check}{body}")
     wstest.chmod(0o755)
     return int(
         ab.main(
@@ -291,7 +309,8 @@ def _run_main(tmp_path: Path, rows: dict[str, Any], ids: list[str]) -> int:
                 "--agent",
                 "agent",
                 "--server-cmd",
-                "{python} -m http.server {port} --bind 127.0.0.1",
+                server_cmd,
+                *extra,
             ]
         )
     )
@@ -317,3 +336,67 @@ def test_main_short_run_exit_code(tmp_path: Path) -> None:
 def test_main_without_wstest(tmp_path: Path) -> None:
     """main() returns 2 when wstest is not installed."""
     assert ab.main(["--wstest", str(tmp_path / "missing")]) == 2
+
+
+# A TLS server for --tls: it must be started with --cert/--key that load, and it
+# answers a TLS handshake on its port.
+TLS_SERVER = """\
+import argparse, http.server, ssl
+p = argparse.ArgumentParser()
+p.add_argument("--port", type=int)
+p.add_argument("--cert")
+p.add_argument("--key")
+a = p.parse_args()
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(a.cert, a.key)
+server = http.server.HTTPServer(("127.0.0.1", a.port), http.server.BaseHTTPRequestHandler)
+server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
+"""
+
+# Run by the fake wstest before it writes index.json: the spec says wss, and the
+# server at that URL speaks TLS.
+CHECK_WSS = """\
+import json, socket, ssl, sys
+url = json.load(open(sys.argv[sys.argv.index("-s") + 1]))["servers"][0]["url"]
+assert url.startswith("wss://127.0.0.1:"), url
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+port = int(url.split(":")[2].split("/")[0])
+with socket.create_connection(("127.0.0.1", port)) as raw:
+    with context.wrap_socket(raw) as tls:
+        assert tls.version() is not None
+"""
+
+
+def test_main_tls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--tls: trustme files go to the server as --cert/--key, the spec says wss://."""
+    server = tmp_path / "tls_server.py"
+    server.write_text(TLS_SERVER)
+    clean = {"1.1.1": row("OK", "OK", "1.1.1")}
+    status = _run_main(
+        tmp_path,
+        clean,
+        ["1.1.1"],
+        check=CHECK_WSS,
+        extra=("--tls",),
+        server_cmd=f"{{python}} {server} --port {{port}}",
+    )
+    assert status == 0
+    summary = (tmp_path / "reports" / "summary.md").read_text()
+    assert summary.startswith("# Autobahn|Testsuite: agent over wss://: PASSED")
+    assert (tmp_path / "reports" / "tls" / "cert.pem").is_file()
+    # Without the TLS check passing, the fake wstest writes no index: exit 2.
+    server.write_text(TLS_SERVER.replace("server.socket = ", "_ = "))
+    assert (
+        _run_main(
+            tmp_path,
+            clean,
+            ["1.1.1"],
+            check=CHECK_WSS,
+            extra=("--tls",),
+            server_cmd=f"{{python}} {server} --port {{port}}",
+        )
+        == 2
+    )

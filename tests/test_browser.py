@@ -1,5 +1,9 @@
 """Drive the demo page (webroot/) in headless Chromium against examples/echo_server.py.
 
+The same page runs twice: over http with ws://, and over https with wss:// (the
+example's ``--cert`` / ``--key``, a certificate from a trustme CA that Chromium
+does not know, hence ``--ignore-certificate-errors``).
+
 Chromium comes from Debian (`apt-get install -y chromium`, or scripts/chromium.sh),
 never from `playwright install`. Playwright's sync API is used from a plain sync test
 (it must not run inside a running asyncio loop).
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+import trustme
 from playwright.sync_api import (
     ConsoleMessage,
     Locator,
@@ -68,6 +73,18 @@ def echo_server(tmp_path: Path) -> Iterator[ExampleProcess]:
         yield server
 
 
+@pytest.fixture
+def tls_echo_server(tmp_path: Path) -> Iterator[ExampleProcess]:
+    """examples/echo_server.py serving https and wss with a trustme certificate."""
+    cert = trustme.CA().issue_cert("127.0.0.1", "localhost")
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    cert.private_key_pem.write_to_path(str(key_path))
+    args = ("--cert", str(cert_path), "--key", str(key_path))
+    with run_example("echo_server.py", tmp_path, *args) as server:
+        yield server
+
+
 def on_console(message: ConsoleMessage, errors: list[str]) -> None:
     if message.type == "error":
         errors.append(message.text)
@@ -81,25 +98,61 @@ def last_echo(page: Page) -> Locator:
 def test_demo_page_in_chromium(
     chromium: str, echo_server: ExampleProcess, tmp_path: Path
 ) -> None:
+    run_demo(
+        chromium,
+        echo_server,
+        page_url=echo_server.url,
+        ws_url=f"ws://127.0.0.1:{echo_server.port}/echo",
+        shot=tmp_path / "demo.png",
+    )
+
+
+@pytest.mark.browser
+def test_demo_page_over_https_in_chromium(
+    chromium: str, tls_echo_server: ExampleProcess, tmp_path: Path
+) -> None:
+    """The page comes over https and its echo runs over wss, on the same port."""
+    port = tls_echo_server.port
+    run_demo(
+        chromium,
+        tls_echo_server,
+        page_url=f"https://127.0.0.1:{port}/",
+        ws_url=f"wss://127.0.0.1:{port}/echo",
+        shot=tmp_path / "demo-https.png",
+        extra_args=["--ignore-certificate-errors"],
+    )
+
+
+def run_demo(
+    chromium: str,
+    server: ExampleProcess,
+    *,
+    page_url: str,
+    ws_url: str,
+    shot: Path,
+    extra_args: list[str] | None = None,
+) -> None:
+    """Open the demo, echo text, binary and 100,000 chars, reconnect; check the DOM."""
     ms = 10_000 * UNIT
     message = "hello from Chromium"
     page_errors: list[str] = []
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(
+            executable_path=chromium, args=[*CHROMIUM_ARGS, *(extra_args or [])]
+        )
         try:
             page = browser.new_page(viewport={"width": 900, "height": 860})
             page.set_default_timeout(ms)
             page.on("pageerror", lambda exc: page_errors.append(str(exc)))
             page.on("console", lambda m: on_console(m, page_errors))
-            page.goto(echo_server.url)
+            page.goto(page_url)
+            expect(page).to_have_url(page_url)
 
-            # Connected with the negotiated subprotocol.
+            # Connected with the negotiated subprotocol, on the scheme's own URL.
             expect(page.locator("#state")).to_have_text("open", timeout=ms)
             expect(page.locator("#proto")).to_have_text("echo")
-            expect(page.locator("#url")).to_have_text(
-                f"ws://127.0.0.1:{echo_server.port}/echo"
-            )
+            expect(page.locator("#url")).to_have_text(ws_url)
 
             # Text: Enter sends, the echo comes back and matches.
             page.fill("#msg", message)
@@ -146,7 +199,6 @@ def test_demo_page_in_chromium(
             expect(page.locator("#state")).to_have_text("open", timeout=ms)
             expect(page.locator("#connect")).to_have_text("Disconnect")
 
-            shot = tmp_path / "demo.png"
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 10_000
             if keep := os.environ.get("PERFECTWS_DEMO_SCREENSHOT"):
@@ -156,6 +208,6 @@ def test_demo_page_in_chromium(
 
     assert page_errors == []
     # The handler printed what it read (Perfect's `Read msg: ... op: ...` line).
-    echo_server.wait_for_output(f"Read msg: {message} op: ")
-    echo_server.wait_for_output("Read msg: binary!! op: ")
-    echo_server.wait_for_output(f"Read msg: {LONG_TEXT} op: ")
+    server.wait_for_output(f"Read msg: {message} op: ")
+    server.wait_for_output("Read msg: binary!! op: ")
+    server.wait_for_output(f"Read msg: {LONG_TEXT} op: ")

@@ -124,7 +124,7 @@ async def test_header_names_and_tokens_are_case_insensitive(
 async def test_protocol_not_offered_is_not_answered(serve: Callable[..., Any]) -> None:
     """A handler's protocol the client did not offer is not sent (RFC 6455; Perfect sends it)."""
     served = await serve(
-        echo_routes(lambda request, protocols: EchoHandler(verbose=False))
+        echo_routes(lambda request, protocols: EchoHandler(print_messages=False))
     )
     client = await RawClient.connect(served.port, handshake(protocol=None))
     assert client.status_line == b"HTTP/1.1 101 Switching Protocols"
@@ -316,7 +316,7 @@ async def test_get_to_an_all_methods_route_upgrades(serve: Callable[..., Any]) -
     """GET to the all-methods route upgrades as usual."""
     routes = echo_routes()
     routes["/ws"] = WebSocketHandler(
-        lambda request, protocols: EchoHandler(verbose=False)
+        lambda request, protocols: EchoHandler(print_messages=False)
     ).handle_request
     served = await serve(routes)
     client = await RawClient.connect(served.port, handshake("/ws"))

@@ -301,7 +301,7 @@ async def test_handler_exception_closes_only_its_session_with_1011(
             socket.read_string_message(on_read)
 
     def producer(request: HTTPRequest, protocols: list[str]) -> Any:
-        return Crasher() if "crash" in protocols else EchoHandler(verbose=False)
+        return Crasher() if "crash" in protocols else EchoHandler(print_messages=False)
 
     served = await serve(echo_routes(producer))
     async with connect(served.ws_url(), subprotocols=["echo"]) as healthy:
@@ -332,7 +332,7 @@ async def test_echo_recursion_keeps_stack_depth_constant(
             depths.append(depth)
             super().handle_session(request, socket)
 
-    served = await serve_handler(serve, DepthEcho(verbose=False))
+    served = await serve_handler(serve, DepthEcho(print_messages=False))
     count = 20_000
     client = await RawClient.connect(served.port, handshake())
     # Pipelined: many frames per read, so the server delivers them back to back.
@@ -391,7 +391,7 @@ async def test_a_million_echoes_in_one_session(serve: Callable[..., Any]) -> Non
                 depths.add(depth)
             super().handle_session(request, socket)
 
-    served = await serve_handler(serve, CountingEcho(verbose=False))
+    served = await serve_handler(serve, CountingEcho(print_messages=False))
     client = await RawClient.connect(served.port, handshake())
     total, batch = 1_000_000, 20_000
     # Every frame is the same masked "x"; its echo is the 3 bytes 81 01 78.

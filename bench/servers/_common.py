@@ -3,6 +3,8 @@
 Every server listens on 127.0.0.1, serves ``/echo`` and ``/echo-bin`` (the same
 echo; perfectws needs a bytes route for binary messages), offers the ``echo``
 subprotocol, accepts messages of at least 64 MiB, and prints nothing per message.
+Those that take ``--cert`` / ``--key`` (perfectws, aiohttp, websockets, tornado) serve
+wss with that certificate (bench/run.py makes a throwaway one with trustme).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
+import ssl
 
 MAX_MESSAGE = 64 * 1024 * 1024
 
@@ -22,7 +25,21 @@ def parse_args(description: str, *, processes: bool = False) -> argparse.Namespa
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
     if processes:
         parser.add_argument("--processes", type=int, default=1)
-    return parser.parse_args()
+    parser.add_argument("--cert", help="TLS certificate file: serve wss")
+    parser.add_argument("--key", help="TLS private key file")
+    args = parser.parse_args()
+    if (args.cert is None) != (args.key is None):
+        parser.error("--cert and --key go together")
+    return args
+
+
+def server_ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The server-side TLS context for ``--cert`` / ``--key``, or None (plain ws)."""
+    if args.cert is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(args.cert, args.key)
+    return context
 
 
 def raise_nofile() -> None:

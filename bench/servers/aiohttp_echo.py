@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 
-from _common import MAX_MESSAGE, parse_args, raise_nofile, use_loop
+from _common import (
+    MAX_MESSAGE,
+    parse_args,
+    raise_nofile,
+    server_ssl_context,
+    use_loop,
+)
 from aiohttp import WSMsgType, web
 
 
@@ -19,13 +26,13 @@ async def echo(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def main(host: str, port: int) -> None:
+async def main(host: str, port: int, ssl_context: ssl.SSLContext | None) -> None:
     app = web.Application()
     app.router.add_get("/echo", echo)
     app.router.add_get("/echo-bin", echo)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
     await asyncio.Event().wait()
 
 
@@ -33,4 +40,4 @@ if __name__ == "__main__":
     args = parse_args(__doc__ or "")
     raise_nofile()
     use_loop(args.uvloop)
-    asyncio.run(main(args.host, args.port))
+    asyncio.run(main(args.host, args.port, server_ssl_context(args)))

@@ -1,18 +1,20 @@
 """perfectws echo: the EchoHandler of the Perfect example, without its print.
 
-``/echo`` is the example's text echo (``read_string_message`` ->
+``/echo`` is examples/echo_server.py's own ``EchoHandler`` (imported, not copied),
+made with ``print_messages=False``: the text echo (``read_string_message`` ->
 ``send_string_message``). ``/echo-bin`` is the same loop on bytes
 (``read_bytes_message`` -> ``send_binary_message``), for the 64 KiB binary row:
 a text read of random bytes would not decode. The loop is asyncio's unless
 ``--uvloop`` is given (``HTTPServer(use_uvloop=...)``); ``--processes N`` forks
-N workers on the shared listening socket.
+N workers on the shared listening socket; ``--cert`` / ``--key`` serve wss
+(``HTTPServer.ssl``).
 """
 
 from __future__ import annotations
 
 import inspect
-import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from _common import parse_args, raise_nofile, use_loop
@@ -22,29 +24,14 @@ try:
 except ImportError as exc:  # the API is being written; say so plainly
     sys.exit(f"perfectws_echo: perfectws is not importable yet: {exc}")
 
+REPO = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(REPO / "examples"))
+from echo_server import EchoHandler  # noqa: E402  (examples/ is not a package)
+
 if TYPE_CHECKING:
     from perfectws import HTTPRequest, OpcodeType, WebSocket
 
-WEBROOT = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "webroot"
-)
-
-
-class EchoHandler:
-    socket_protocol = "echo"
-
-    def handle_session(self, request: HTTPRequest, socket: WebSocket) -> None:
-        def on_read(string: str | None, op: OpcodeType, fin: bool) -> None:
-            if string is None:
-                socket.close()
-                return
-            socket.send_string_message(
-                string,
-                final=True,
-                callback=lambda: self.handle_session(request, socket),
-            )
-
-        socket.read_string_message(on_read)
+WEBROOT = REPO / "webroot"
 
 
 class BinaryEchoHandler:
@@ -69,7 +56,7 @@ def main() -> None:
     routes = Routes()
     routes[GET, "/echo"] = WebSocketHandler(
         handler_producer=lambda req, protocols: (
-            EchoHandler() if "echo" in protocols else None
+            EchoHandler(print_messages=False) if "echo" in protocols else None
         )
     ).handle_request
     routes[GET, "/echo-bin"] = WebSocketHandler(
@@ -84,10 +71,12 @@ def main() -> None:
         options["use_uvloop"] = args.uvloop
     server = HTTPServer(
         server_port=args.port,
-        document_root=os.path.normpath(WEBROOT),
+        document_root=str(WEBROOT),
         server_address=args.host,
         **options,
     )
+    if args.cert is not None:
+        server.ssl = (args.cert, args.key)
     server.add_routes(routes)
     server.start()  # blocks until SIGINT/SIGTERM
 

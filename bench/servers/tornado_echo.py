@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 import tornado.web
 import tornado.websocket
-from _common import MAX_MESSAGE, parse_args, raise_nofile, use_loop
+from _common import (
+    MAX_MESSAGE,
+    parse_args,
+    raise_nofile,
+    server_ssl_context,
+    use_loop,
+)
 
 
 class EchoHandler(tornado.websocket.WebSocketHandler):
@@ -23,11 +30,11 @@ class EchoHandler(tornado.websocket.WebSocketHandler):
             pass
 
 
-async def main(host: str, port: int) -> None:
+async def main(host: str, port: int, ssl_context: ssl.SSLContext | None) -> None:
     app = tornado.web.Application(
         [(r"/echo(?:-bin)?", EchoHandler)], websocket_max_message_size=MAX_MESSAGE
     )
-    app.listen(port, address=host)
+    app.listen(port, address=host, ssl_options=ssl_context)
     await asyncio.Event().wait()
 
 
@@ -35,4 +42,4 @@ if __name__ == "__main__":
     args = parse_args(__doc__ or "")
     raise_nofile()
     use_loop(args.uvloop)
-    asyncio.run(main(args.host, args.port))
+    asyncio.run(main(args.host, args.port, server_ssl_context(args)))

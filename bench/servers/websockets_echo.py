@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 
-from _common import MAX_MESSAGE, parse_args, raise_nofile, use_loop
+from _common import (
+    MAX_MESSAGE,
+    parse_args,
+    raise_nofile,
+    server_ssl_context,
+    use_loop,
+)
 from websockets.asyncio.server import ServerConnection, serve
 
 
@@ -13,7 +20,7 @@ async def echo(ws: ServerConnection) -> None:
         await ws.send(message)
 
 
-async def main(host: str, port: int) -> None:
+async def main(host: str, port: int, ssl_context: ssl.SSLContext | None) -> None:
     async with serve(
         echo,
         host,
@@ -22,6 +29,7 @@ async def main(host: str, port: int) -> None:
         max_size=MAX_MESSAGE,
         compression=None,
         ping_interval=None,
+        ssl=ssl_context,
     ) as server:
         await server.serve_forever()
 
@@ -30,4 +38,4 @@ if __name__ == "__main__":
     args = parse_args(__doc__ or "")
     raise_nofile()
     use_loop(args.uvloop)
-    asyncio.run(main(args.host, args.port))
+    asyncio.run(main(args.host, args.port, server_ssl_context(args)))
