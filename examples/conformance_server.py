@@ -62,6 +62,9 @@ class FrameEchoHandler:
 def main() -> None:
     parser = argparse.ArgumentParser(description="perfectws echo for Autobahn")
     parser.add_argument("--port", type=int, default=9001)
+    parser.add_argument(
+        "--host", default="0.0.0.0", help="address to bind (default: 0.0.0.0)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -74,7 +77,7 @@ def main() -> None:
     routes[GET, "/echo"] = WebSocketHandler(
         handler_producer=producer, max_message_size=16 * 1024 * 1024
     ).handle_request
-    server = HTTPServer(server_port=args.port, server_address="127.0.0.1")
+    server = HTTPServer(server_port=args.port, server_address=args.host)
     server.add_routes(routes)
     server.start()
 
