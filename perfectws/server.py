@@ -14,8 +14,9 @@ import os
 import signal
 import socket
 import ssl as _ssl
+import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import tornado.netutil
 
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
     from .websocket import WebSocket
 
 __all__ = ["HTTPServer"]
+
+#: Seconds after a stop signal within which another one counts as the same.
+REPEAT_GAP: Final = 0.5
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +143,7 @@ class HTTPServer:
         self._dispatcher: Dispatcher | None = None
         self._websockets: set[WebSocket] = set()
         self._draining = False
+        self._signalled_at = 0.0
         self._force = asyncio.Event()
 
     Server = _LaunchAPI()
@@ -353,11 +358,19 @@ class HTTPServer:
         await self.stop()
 
     def _signalled(self) -> None:
-        """SIGINT or SIGTERM: begin the shutdown; a second one ends it at once."""
-        if self._draining:
-            self._force.set()
-        else:
+        """SIGINT or SIGTERM: begin the shutdown; a later one ends it at once.
+
+        A repeat within REPEAT_GAP of the first is the same stop request
+        arriving twice, not a second one: a terminal's Ctrl-C and systemd's
+        default KillMode signal every process of the group, and a worker's
+        parent passes the signal on as well.
+        """
+        now = time.monotonic()
+        if not self._draining:
+            self._signalled_at = now
             self._begin_shutdown()
+        elif now - self._signalled_at >= REPEAT_GAP:
+            self._force.set()
 
     def _begin_shutdown(self) -> None:
         """Refuse new connections and send every WebSocket Close 1001, now."""
@@ -401,6 +414,7 @@ class HTTPServer:
             ssl_options=ssl_context,
         )
         self._draining = False
+        self._signalled_at = 0.0
         self._force = asyncio.Event()
         self._dispatcher = dispatcher
         self._acceptor = Acceptor(

@@ -23,6 +23,8 @@ from rawws import handshake
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from perfectws.server import REPEAT_GAP
+
 #: Clients connected when SIGTERM arrives.
 CLIENTS = 300
 
@@ -137,7 +139,7 @@ def test_second_sigterm_exits_at_once(tmp_path: Path) -> None:
     with run_example("echo_server.py", tmp_path) as server:
         silent = silent_client(server.port)
         server.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
+        time.sleep(REPEAT_GAP + 0.2)
         assert server.proc.poll() is None  # draining: the peer never answers
         signalled = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
@@ -181,6 +183,25 @@ def test_workers_stop_together_and_no_process_keeps_the_port(
         assert now_refused
         assert server.proc.wait(timeout=10 * UNIT) == 0
         assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
+        for sock in silent:
+            sock.close()
+
+
+def test_sigterm_to_every_process_at_once_still_drains(tmp_path: Path) -> None:
+    """systemd's default KillMode signals the parent and every worker at once:
+    each worker gets SIGTERM twice (direct and passed on) and still drains
+    gracefully rather than taking the second copy as "stop now"."""
+    with run_example("echo_server.py", tmp_path, "--processes", "2") as server:
+        workers = wait_for_workers(server, 2)
+        silent = [silent_client(server.port) for _ in range(8)]
+        signalled = time.monotonic()
+        for pid in (server.proc.pid, *workers):
+            os.kill(pid, signal.SIGTERM)
+        time.sleep(1.0)
+        # A silent peer holds its worker until the close timeout (5 s).
+        assert server.proc.poll() is None
+        assert server.proc.wait(timeout=10 * UNIT) == 0
+        assert time.monotonic() - signalled >= 4.0
         for sock in silent:
             sock.close()
 
