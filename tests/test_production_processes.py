@@ -275,9 +275,18 @@ def test_at_the_fd_limit_accepting_backs_off_and_resumes(tmp_path: Path) -> None
 # -------------------------------------------------------------------- --host
 
 
-@pytest.mark.parametrize("script", ["echo_server.py", "conformance_server.py"])
+@pytest.mark.parametrize(
+    "script",
+    [
+        "echo_server.py",
+        "conformance_server.py",
+        "websockets_server_1x.py",
+        "perfect_template_launch.py",
+        "perfect_template_config.py",
+    ],
+)
 def test_examples_take_host(tmp_path: Path, script: str) -> None:
-    """--host :: serves IPv4 and IPv6; --host 127.0.0.1 only IPv4."""
+    """Every example: --host :: serves IPv4 and IPv6; --host 127.0.0.1 only IPv4."""
     with run_example(script, tmp_path, "--host", "::") as server:
         for host in ("127.0.0.1", "[::1]"):
             url = f"ws://{host}:{server.port}/echo"
