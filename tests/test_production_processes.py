@@ -134,11 +134,17 @@ def test_sigterm_closes_hundreds_of_clients_with_1001_and_exits_0(
         assert "Traceback" not in server.errors()
 
 
-def test_second_sigterm_exits_at_once(tmp_path: Path) -> None:
-    """A second SIGTERM does not wait for the drain: exit 0 right away."""
-    with run_example("echo_server.py", tmp_path) as server:
+@pytest.mark.parametrize(
+    "script", ["echo_server.py", "perfect_template_launch.py"], ids=["start", "launch"]
+)
+def test_second_sigterm_exits_at_once(tmp_path: Path, script: str) -> None:
+    """A second SIGTERM does not wait for the drain: exit 0 right away
+    (HTTPServer.start() and HTTPServer.launch() alike)."""
+    with run_example(script, tmp_path) as server:
         silent = silent_client(server.port)
         server.proc.send_signal(signal.SIGTERM)
+        silent.settimeout(5 * UNIT)
+        assert silent.recv(4) == b"\x88\x16\x03\xe9"  # Close 1001
         time.sleep(REPEAT_GAP + 0.2)
         assert server.proc.poll() is None  # draining: the peer never answers
         signalled = time.monotonic()
