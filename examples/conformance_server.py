@@ -69,6 +69,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9001)
     parser.add_argument("--cert", help="TLS certificate (path or PEM): serve wss")
     parser.add_argument("--key", help="TLS private key (path or PEM)")
+    parser.add_argument(
+        "--host", default="0.0.0.0", help="address to bind (default: 0.0.0.0)"
+    )
     args = parser.parse_args()
     if (args.cert is None) != (args.key is None):
         parser.error("--cert and --key go together")
@@ -83,7 +86,7 @@ def main() -> None:
     routes[GET, "/echo"] = WebSocketHandler(
         handler_producer=producer, max_message_size=16 * 1024 * 1024
     ).handle_request
-    server = HTTPServer(server_port=args.port, server_address="127.0.0.1")
+    server = HTTPServer(server_port=args.port, server_address=args.host)
     if args.cert is not None:
         server.ssl = (args.cert, args.key)
     server.add_routes(routes)

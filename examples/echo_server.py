@@ -1,8 +1,10 @@
 """Perfect's WebSocket echo example, ported line by line.
 
 Run ``python examples/echo_server.py`` and open http://localhost:8181/ for the
-browser demo; ``--port`` picks another port, ``--cert`` / ``--key`` serve
-it over https (and the echo over wss) on that port. The Swift original is quoted in
+browser demo; ``--port`` picks another port and ``--host`` the address to bind
+("::" for IPv4 and IPv6); ``--cert`` / ``--key`` serve it over https (and the
+echo over wss) on that port. SIGTERM or Ctrl-C stops it gracefully (README,
+"Running in production"). The Swift original is quoted in
 the README beside this file's ``EchoHandler``.
 """
 
@@ -116,6 +118,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8181, help="default: 8181")
     parser.add_argument(
+        "--host",
+        default="0.0.0.0",
+        help='address to bind: "::" for IPv4 and IPv6, a literal or a host name '
+        "(default: 0.0.0.0, Perfect's)",
+    )
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=10.0,
+        help="seconds SIGTERM waits for clients to close before dropping them "
+        "(default: 10)",
+    )
+    parser.add_argument(
         "--processes", type=int, default=1, help="worker processes (default: 1)"
     )
     parser.add_argument("--cert", help="TLS certificate (path or PEM): serve https")
@@ -140,9 +155,11 @@ def main() -> None:
 
     server = HTTPServer(
         server_port=args.port,
+        server_address=args.host,
         document_root=WEBROOT,
         processes=args.processes,
         use_uvloop=not args.no_uvloop,
+        shutdown_timeout=args.shutdown_timeout,
     )
     if args.cert is not None:
         # Perfect's `server.ssl = (sslCert:, sslKey:)`: https and wss on this port.

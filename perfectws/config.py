@@ -13,13 +13,19 @@ Configuration data is Perfect's dictionary, keys spelt as in Perfect::
                               "documentRoot": "./webroot"}],
                   "filters": [{"type": "response", "priority": "high",
                                "name": HTTPFilter.content_compression}],
-                  "tlsConfig": {"certPath": "cert.pem", "keyPath": "key.pem"}}]}
+                  "tlsConfig": {"certPath": "cert.pem", "keyPath": "key.pem"},
+                  "shutdownTimeout": 10}]}
 
 A route's ``handler`` is a ``RequestHandler`` ``(request, response)``, a
 handler generator ``(data) -> RequestHandler`` that receives the route's
 dictionary, or a name: Perfect's (``"PerfectHTTPServer.HTTPHandler.staticFiles"``)
 or a Python one (``"package.module.function"``, as JSON files need). A
 filter's ``name`` is a filter generator or a name, likewise.
+
+``shutdownTimeout`` is perfectws's own key (Perfect stops at once): the
+seconds a SIGTERM or SIGINT waits for closing handshakes and HTTP requests in
+flight before dropping what is left (``HTTPServer.shutdown_timeout``, default
+10; README "Running in production").
 
 Differs from Perfect: every mistake raises
 :class:`~perfectws.exceptions.ConfigurationError` naming the key
@@ -58,7 +64,15 @@ _PERFECT_NAMES: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "HTTPFilter.custom404": HTTPFilter.custom404,
 }
 
-_SERVER_KEYS = ("name", "port", "address", "routes", "filters", "tlsConfig")
+_SERVER_KEYS = (
+    "name",
+    "port",
+    "address",
+    "routes",
+    "filters",
+    "tlsConfig",
+    "shutdownTimeout",
+)
 _TLS_KEYS = (
     "certPath",
     "keyPath",
@@ -86,6 +100,7 @@ class Server:
         "request_filters",
         "response_filters",
         "routes",
+        "shutdown_timeout",
         "tls_config",
     )
 
@@ -99,6 +114,7 @@ class Server:
         request_filters: RequestFilters = (),
         response_filters: ResponseFilters = (),
         tls_config: TLSConfiguration | None = None,
+        shutdown_timeout: float = 10.0,
     ) -> None:
         if (
             not isinstance(port, int)
@@ -120,6 +136,9 @@ class Server:
         self.response_filters = list(response_filters)
         #: Swift: ``let tlsConfig: TLSConfiguration?``
         self.tls_config = tls_config
+        #: Seconds a shutdown waits before dropping what is left. Swift: none
+        #: (Perfect stops at once); ``HTTPServer.shutdown_timeout``.
+        self.shutdown_timeout = shutdown_timeout
 
     @classmethod
     def server(
@@ -199,6 +218,7 @@ class Server:
         """The ``HTTPServer`` this describes. Swift: ``var server: HTTPServer``"""
         http = HTTPServer(server_port=self.port, server_address=self.address)
         http.server_name = self.name
+        http.shutdown_timeout = self.shutdown_timeout
         http.add_routes(self.routes)
         http.set_request_filters(self.request_filters)
         http.set_response_filters(self.response_filters)
@@ -281,6 +301,16 @@ def _server(data: object, where: str) -> Server:
             )
     tls_data = data.get("tlsConfig")
     tls = None if tls_data is None else _tls(tls_data, f"{where}.tlsConfig")
+    shutdown_timeout = data.get("shutdownTimeout", 10.0)
+    if (
+        not isinstance(shutdown_timeout, (int, float))
+        or isinstance(shutdown_timeout, bool)
+        or not 0 <= shutdown_timeout < float("inf")
+    ):
+        raise ConfigurationError(
+            f"{where}.shutdownTimeout: seconds (a number >= 0), "
+            f"not {shutdown_timeout!r}"
+        )
     return Server(
         name=name,
         address=address,
@@ -291,6 +321,7 @@ def _server(data: object, where: str) -> Server:
         request_filters=request_filters,
         response_filters=response_filters,
         tls_config=tls,
+        shutdown_timeout=float(shutdown_timeout),
     )
 
 

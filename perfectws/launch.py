@@ -241,8 +241,16 @@ async def _serve_until_stopped(
 ) -> None:
     loop = asyncio.get_running_loop()
     everything = asyncio.Event()
+
+    def on_signal() -> None:
+        # The first signal starts every server's graceful shutdown, a second
+        # one ends it at once (HTTPServer._signalled).
+        for ctx, _ in bound:
+            ctx.http_server._signalled()
+        everything.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, everything.set)
+        loop.add_signal_handler(sig, on_signal)
     waiters = []
     for ctx, sockets in bound:
         http = ctx.http_server

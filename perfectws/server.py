@@ -9,45 +9,41 @@ lookup and one handler call before the connection leaves Tornado.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
 import socket
 import ssl as _ssl
+import time
 from collections.abc import Callable, Iterable
-from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Final
 
-import tornado.httpserver
 import tornado.netutil
-from tornado import httputil
-from tornado.ioloop import IOLoop
 
+from ._accept import Acceptor, TornadoHTTPServer
+from ._drain import close_sessions, drain
+from ._exchange import HEADER_READ_CAP, Dispatcher
+from ._workers import supervise, unblock_stop_signals
 from .exceptions import ArgumentError
 from .filters import (
     HTTPFilterPriority,
     HTTPRequestFilter,
     HTTPResponseFilter,
     group_by_priority,
-    run_request_filters,
 )
-from .method import HTTPMethod
-from .request import HTTPRequest, ServerContext
-from .response import HTTPResponse, complete_text
-from .routing import RequestHandler, Routes, Routing
+from .routing import Routes, Routing
 from .settings import DEFAULT_SETTINGS, WebSocketSettings
-from .static import StaticFileHandler
 from .tls import DEFAULT_CIPHER_LIST, OpenSSLVerifyMode, make_ssl_context
 
 if TYPE_CHECKING:
-    from tornado.http1connection import HTTP1Connection
-
     from .config import Server as _Server
     from .launch import LaunchContext
     from .websocket import WebSocket
 
 __all__ = ["HTTPServer"]
+
+#: Seconds after a stop signal within which another one counts as the same.
+REPEAT_GAP: Final = 0.5
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +93,7 @@ class HTTPServer:
         server_name: str = "",
         processes: int = 1,
         use_uvloop: bool = True,
-        idle_connection_timeout: float = 60.0,
+        idle_connection_timeout: float = 30.0,
         body_timeout: float = 60.0,
         max_header_size: int = 16 * 1024,
         max_body_size: int = 16 * 1024 * 1024,
@@ -105,6 +101,7 @@ class HTTPServer:
         ping_timeout: float = DEFAULT_SETTINGS.ping_timeout,
         close_timeout: float = DEFAULT_SETTINGS.close_timeout,
         max_send_queue: int = DEFAULT_SETTINGS.max_send_queue,
+        shutdown_timeout: float = 10.0,
     ) -> None:
         #: Swift: ``var serverPort: UInt16``
         self.server_port = server_port
@@ -120,12 +117,15 @@ class HTTPServer:
         #: Whether ``start()`` runs on uvloop when it is installed
         #: (``pip install 'perfectws[speed]'``).
         self.use_uvloop = use_uvloop
-        #: Seconds a connection may wait for (the rest of) a request's headers.
+        #: Seconds from a connection's start (or the end of its previous
+        #: response) until a request's headers are complete: one deadline,
+        #: not reset by each byte that arrives, so a client trickling its
+        #: headers (slowloris) is closed as surely as an idle keep-alive one.
         self.idle_connection_timeout = idle_connection_timeout
         #: Seconds a request's declared body may take to arrive.
         self.body_timeout = body_timeout
         #: Bytes of request line and headers answered with 431 beyond this.
-        #: Tornado itself reads up to _HEADER_READ_CAP and drops the
+        #: Tornado itself reads up to HEADER_READ_CAP and drops the
         #: connection without an answer past that.
         self.max_header_size = max_header_size
         self.max_body_size = max_body_size
@@ -136,6 +136,9 @@ class HTTPServer:
         self.close_timeout = close_timeout
         self.max_send_queue = max_send_queue
         self._session_settings = DEFAULT_SETTINGS
+        #: Seconds a shutdown waits for closing handshakes and responses in
+        #: flight before it drops what is left (perfectws/_drain.py).
+        self.shutdown_timeout = shutdown_timeout
         #: ``(ssl_cert, ssl_key)``, each a path or PEM text; set it to serve
         #: https. Swift: ``var ssl: (sslCert: String, sslKey: String)?``
         self.ssl: tuple[str, str] | None = None
@@ -148,8 +151,12 @@ class HTTPServer:
         self._request_filters: list[list[HTTPRequestFilter]] = []
         self._response_filters: list[list[HTTPResponseFilter]] = []
         self._routes: Routes | None = None
-        self._tornado_server: tornado.httpserver.HTTPServer | None = None
+        self._acceptor: Acceptor | None = None
+        self._dispatcher: Dispatcher | None = None
         self._websockets: set[WebSocket] = set()
+        self._draining = False
+        self._signalled_at = 0.0
+        self._force = asyncio.Event()
 
     @property
     def document_root(self) -> str:
@@ -211,6 +218,16 @@ class HTTPServer:
         """The WebSocket sessions open on this server right now."""
         return frozenset(self._websockets)
 
+    @property
+    def draining(self) -> bool:
+        """True from the moment a shutdown begins: a readiness check should fail.
+
+        Swift: none; Perfect stops at once. A load balancer that polls a
+        readiness route reading this stops sending new clients while the
+        open ones are closed (1001) and the requests in flight finish.
+        """
+        return self._draining
+
     def listen(self) -> int:
         """Start serving on the current IOLoop without blocking; return the port.
 
@@ -223,11 +240,23 @@ class HTTPServer:
         return self.server_port
 
     def _bind(self) -> list[socket.socket]:
-        # "::" is Perfect 3's default for launch(name:port:...): every
-        # address, IPv4 and IPv6, which Tornado binds as two sockets.
-        family = socket.AF_UNSPEC if self.server_address == "::" else socket.AF_INET
+        address = self.server_address.strip()
+        if address.startswith("[") and address.endswith("]"):
+            address = address[1:-1]  # "[::1]", as in a URL
+        if address in ("", "0.0.0.0"):
+            # Perfect's default: every IPv4 address, as Perfect binds it.
+            host, family = None, socket.AF_INET
+        elif address == "::":
+            # Perfect 3's default for launch(name:port:...): every address,
+            # IPv4 and IPv6, which Tornado binds as two sockets (v6 only on
+            # the second, so neither shadows the other).
+            host, family = None, socket.AF_UNSPEC
+        else:
+            # An IPv4 or IPv6 literal, or a name: every address it resolves
+            # to ("localhost": 127.0.0.1 and ::1), on one port.
+            host, family = address, socket.AF_UNSPEC
         return tornado.netutil.bind_sockets(
-            self.server_port, self._bind_address(), family=family, reuse_port=False
+            self.server_port, host, family=family, reuse_port=False
         )
 
     def _websocket_settings(self) -> WebSocketSettings:
@@ -271,7 +300,7 @@ class HTTPServer:
         self._session_settings = self._websocket_settings()
         sockets = self._bind()
         self.server_port = sockets[0].getsockname()[1]
-        if self.processes > 1 and not _fork_workers(self.processes):
+        if self.processes > 1 and not supervise(self.processes, sockets):
             return  # the supervising parent: every worker has exited
         with asyncio.Runner(loop_factory=self._loop_factory()) as runner:
             runner.run(self._run_until_signalled(sockets))
@@ -290,8 +319,16 @@ class HTTPServer:
     async def _run_until_signalled(self, sockets: list[socket.socket]) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            self._signalled()
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
+        # A worker holds them blocked since its fork; one that came meanwhile
+        # is handled now.
+        unblock_stop_signals()
         self._serve(sockets, self._ssl_context())
         logger.info(
             "serving %s %s on %s:%d (%s)",
@@ -304,29 +341,43 @@ class HTTPServer:
         await stop.wait()
         await self.stop()
 
-    async def stop(self) -> None:
-        """Stop listening, close every WebSocket with 1001 and every HTTP connection.
+    def _signalled(self) -> None:
+        """SIGINT or SIGTERM: begin the shutdown; a later one ends it at once.
 
-        Swift: ``func stop()``
+        A repeat within REPEAT_GAP of the first is the same stop request
+        arriving twice, not a second one: a terminal's Ctrl-C and systemd's
+        default KillMode signal every process of the group, and a worker's
+        parent passes the signal on as well.
         """
-        server = self._tornado_server
-        if server is None:
-            return
-        self._tornado_server = None
-        server.stop()
-        for ws in list(self._websockets):
-            ws.close(1001, "server shutting down")
-        await server.close_all_connections()
-        deadline = IOLoop.current().time() + 5.0
-        while self._websockets and IOLoop.current().time() < deadline:
-            await asyncio.sleep(0.01)
-        for ws in list(self._websockets):
-            ws.abort()
+        now = time.monotonic()
+        if not self._draining:
+            self._signalled_at = now
+            self._begin_shutdown()
+        elif now - self._signalled_at >= REPEAT_GAP:
+            self._force.set()
 
-    def _bind_address(self) -> str | None:
-        if self.server_address in ("", "0.0.0.0", "::"):
-            return None
-        return self.server_address
+    def _begin_shutdown(self) -> None:
+        """Refuse new connections and send every WebSocket Close 1001, now."""
+        self._draining = True
+        if self._acceptor is not None:
+            self._acceptor.close()
+            self._acceptor = None
+        close_sessions(self._websockets)
+
+    async def stop(self) -> None:
+        """Shut down gracefully: refuse new connections at once, close every
+        WebSocket with 1001, let HTTP requests in flight finish, wait up to
+        ``shutdown_timeout`` for all of it, then drop what is left.
+
+        Swift: ``func stop()``. Differs from Perfect: Perfect closes the
+        listening socket and drops every connection.
+        """
+        dispatcher = self._dispatcher
+        if dispatcher is None:
+            return
+        self._dispatcher = None
+        self._begin_shutdown()
+        await drain(dispatcher, self._websockets, self.shutdown_timeout, self._force)
 
     def _serve(
         self,
@@ -335,193 +386,21 @@ class HTTPServer:
     ) -> None:
         sockets = list(sockets)
         self.server_port = sockets[0].getsockname()[1]
-        server = tornado.httpserver.HTTPServer(
-            _Dispatcher(self),
+        dispatcher = Dispatcher(self)
+        server = TornadoHTTPServer(
+            dispatcher,
             idle_connection_timeout=self.idle_connection_timeout,
             body_timeout=self.body_timeout,
             # Tornado closes without a word when headers overflow its limit;
             # reading a little further lets perfectws answer 431 instead.
-            max_header_size=max(self.max_header_size, _HEADER_READ_CAP),
+            max_header_size=max(self.max_header_size, HEADER_READ_CAP),
             max_body_size=self.max_body_size,
             ssl_options=ssl_context,
         )
-        server.add_sockets(sockets)
-        self._tornado_server = server
-
-
-class _Dispatcher(httputil.HTTPServerConnectionDelegate):
-    """Hands each request Tornado parses to an exchange bound to this server."""
-
-    def __init__(self, server: HTTPServer) -> None:
-        self._server = server
-
-    def start_request(
-        self, server_conn: object, request_conn: httputil.HTTPConnection
-    ) -> httputil.HTTPMessageDelegate:
-        return _Exchange(self._server, request_conn)  # type: ignore[arg-type]
-
-    def on_close(self, server_conn: object) -> None:
-        pass
-
-
-class _Exchange(httputil.HTTPMessageDelegate):
-    """One request/response pair on a connection."""
-
-    __slots__ = ("_body", "_connection", "_headers", "_server", "_start_line")
-
-    def __init__(self, server: HTTPServer, connection: HTTP1Connection) -> None:
-        self._server = server
-        self._connection = connection
-        self._start_line: httputil.RequestStartLine | None = None
-        self._headers: httputil.HTTPHeaders | None = None
-        self._body: list[bytes] = []
-
-    def headers_received(
-        self,
-        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
-        headers: httputil.HTTPHeaders,
-    ) -> None:
-        assert isinstance(start_line, httputil.RequestStartLine)
-        self._start_line = start_line
-        self._headers = headers
-
-    def data_received(self, chunk: bytes) -> None:
-        self._body.append(chunk)
-
-    def finish(self) -> None:
-        start_line, headers = self._start_line, self._headers
-        assert start_line is not None and headers is not None
-        connection = self._connection
-        server = self._server
-        try:
-            method = HTTPMethod(start_line.method)
-        except ValueError:
-            method = None
-        context: Any = getattr(connection, "context", None)
-        address = getattr(context, "address", None)
-        request = HTTPRequest(
-            method if method is not None else HTTPMethod.GET,
-            start_line.path,
-            headers,
-            version=start_line.version,
-            body=b"".join(self._body),
-            remote_address=address if isinstance(address, tuple) else None,
-            document_root=server.document_root,
-            server_context=ServerContext(
-                connection, server._websockets, server._session_settings
-            ),
+        self._draining = False
+        self._signalled_at = 0.0
+        self._force = asyncio.Event()
+        self._dispatcher = dispatcher
+        self._acceptor = Acceptor(
+            sockets, server, ssl_context, asyncio.get_running_loop()
         )
-        response = HTTPResponse(request, connection, server._response_filters)
-        if _head_size(start_line, headers) > server.max_header_size:
-            complete_text(
-                response,
-                HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
-                f"request headers over {server.max_header_size} bytes",
-            )
-            return
-        if method is None:
-            complete_text(
-                response, HTTPStatus.NOT_IMPLEMENTED, "method not implemented"
-            )
-            return
-        if server._request_filters:
-            run_request_filters(
-                server._request_filters, request, response, self._route, _fail
-            )
-        else:
-            self._route(request, response)
-
-    def _route(self, request: HTTPRequest, response: HTTPResponse) -> None:
-        """Find the handler and run it; 404 if none, 500 if it raises."""
-        server = self._server
-        method = request.method
-        match = server.routes.match(method, request.path)
-        handler: RequestHandler
-        if match is None:
-            if server._serves_document_root and method is HTTPMethod.GET:
-                handler = StaticFileHandler(server.document_root).handle_request
-            else:
-                complete_text(
-                    response, HTTPStatus.NOT_FOUND, "No matching route was found."
-                )
-                return
-        else:
-            request.url_variables = match.url_variables
-            handler = match.handler
-        try:
-            handler(request, response)
-        except Exception:
-            logger.exception("request handler failed for %s %s", method, request.uri)
-            if response._headers_sent:
-                # Part of a response is out: a 500 now would be appended to its
-                # body. Dropping the connection tells the client it is truncated.
-                if not response.is_completed:
-                    response._abort()
-            else:
-                _fail(response)
-
-    def on_connection_close(self) -> None:
-        pass
-
-
-def _fail(response: HTTPResponse) -> None:
-    """Answer 500 in place of whatever the failed code left in ``response``."""
-    response.headers.clear()
-    response.is_streaming = False
-    complete_text(response, HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
-
-
-# How far Tornado reads a request head before giving up silently: past
-# HTTPServer.max_header_size and up to this, the answer is 431.
-_HEADER_READ_CAP = 256 * 1024
-
-
-def _head_size(
-    start_line: httputil.RequestStartLine, headers: httputil.HTTPHeaders
-) -> int:
-    """The size of the request line and headers as sent (give or take spaces)."""
-    size = len(start_line.method) + len(start_line.path) + len(start_line.version) + 4
-    for name, value in headers.get_all():
-        size += len(name) + len(value) + 4
-    return size
-
-
-def _fork_workers(count: int) -> bool:
-    """Fork ``count`` workers; True in a worker, False in the parent once all exit.
-
-    Forked after binding, so every worker accepts on the same listening socket
-    and the kernel spreads connections across them. Tornado's
-    ``fork_processes`` is not used because its parent does not pass SIGTERM on:
-    stopping the parent would orphan the workers. Here the parent forwards
-    SIGINT and SIGTERM to every worker and waits for them all.
-    """
-    workers: set[int] = set()
-
-    def forward(signum: int, frame: object) -> None:
-        for pid in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
-
-    # Hold SIGINT/SIGTERM back while forking: one that arrived before the
-    # parent forwards them would stop the parent alone and orphan the workers.
-    stop_signals = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
-    try:
-        for _ in range(count):
-            pid = os.fork()
-            if pid == 0:
-                # A worker stops on these by default until its loop handles them.
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
-                return True
-            workers.add(pid)
-        signal.signal(signal.SIGTERM, forward)
-        signal.signal(signal.SIGINT, forward)
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
-    while workers:
-        try:
-            pid, _status = os.wait()
-        except ChildProcessError:
-            break
-        workers.discard(pid)
-    return False

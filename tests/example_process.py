@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,8 +73,16 @@ def _accepts(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def run_example(script: str, tmp_path: Path, *args: str) -> Iterator[ExampleProcess]:
-    """Start ``examples/<script> --port <free> *args``; stop it by PID afterwards."""
+def run_example(
+    script: str,
+    tmp_path: Path,
+    *args: str,
+    preexec_fn: Callable[[], object] | None = None,
+) -> Iterator[ExampleProcess]:
+    """Start ``examples/<script> --port <free> *args``; stop it by PID afterwards.
+
+    ``preexec_fn`` runs in the child before the script (a resource limit).
+    """
     path = EXAMPLES / script
     assert path.is_file(), f"{path} is missing"
     port = free_port()
@@ -89,6 +97,7 @@ def run_example(script: str, tmp_path: Path, *args: str) -> Iterator[ExampleProc
             stdin=subprocess.DEVNULL,
             stdout=out_f,
             stderr=err_f,
+            preexec_fn=preexec_fn,
         )
     server = ExampleProcess(proc, port, out, err)
     try:

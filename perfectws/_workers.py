@@ -1,0 +1,125 @@
+"""The pre-fork supervisor behind ``HTTPServer(processes=N)``.
+
+The parent binds the listening sockets, forks N workers that all accept on
+them (the kernel spreads connections across the workers), then only
+supervises: it passes SIGINT and SIGTERM on to every worker, replaces a worker
+that dies while the server is up, and returns once every worker has exited.
+
+Why the parent keeps its copy of the listening sockets while it supervises: a
+replacement worker can only share the port's accept queue if it is forked
+from a process holding that socket (one queue, so a worker killed with
+``kill -9`` loses no queued connection, unlike per-worker ``SO_REUSEPORT``
+sockets). The parent never accepts on it, and closes it the moment a stop
+signal arrives, before passing the signal on: from then on no process holds
+a listening socket it does not serve, and new connections are refused rather
+than completed by the kernel and never answered.
+
+Tornado's ``fork_processes`` is not used: its parent neither passes signals
+on nor closes the listening socket, and it exits on SIGTERM leaving its
+workers behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Sequence
+from typing import Final
+
+__all__ = ["STOP_SIGNALS", "supervise", "unblock_stop_signals"]
+
+logger = logging.getLogger("perfectws.server")
+
+STOP_SIGNALS: Final = frozenset({signal.SIGINT, signal.SIGTERM})
+
+#: A worker that dies sooner than this after its start is replaced only after
+#: this long, so that a worker that cannot start does not make the parent
+#: fork in a tight loop.
+RESPAWN_DELAY: Final = 1.0
+
+
+def unblock_stop_signals() -> None:
+    """Deliver SIGINT/SIGTERM again, once the caller's loop handles them.
+
+    A worker keeps them blocked from its fork until its event loop has
+    installed its handlers, so a signal that arrives in between is not lost
+    and does not kill the worker without a graceful shutdown: it stays
+    pending and is handled as soon as this is called.
+    """
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def supervise(count: int, sockets: Sequence[socket.socket]) -> bool:
+    """Fork ``count`` workers; True in a worker, False in the parent once all exit.
+
+    A worker returns with SIGINT/SIGTERM blocked (see
+    :func:`unblock_stop_signals`). The parent passes the first and any
+    further stop signal on to every worker; a second one makes the workers
+    stop at once.
+    """
+    workers: dict[int, float] = {}  # pid -> when it started
+    # A set, not a bool: the signal handler changes it under the loop below.
+    stopping: set[bool] = set()
+
+    def on_stop_signal(signum: int, frame: object) -> None:
+        if not stopping:
+            stopping.add(True)
+            # New connections must be refused from now on: the workers close
+            # their copies as they begin to drain, this is the last one.
+            for sock in sockets:
+                sock.close()
+        for pid in list(workers):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def fork() -> bool:
+        """Fork one worker; True in the worker."""
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            return True
+        workers[pid] = time.monotonic()
+        return False
+
+    # Stop signals stay blocked around every fork: one that arrived in between
+    # would reach the parent before it knows the new worker's pid.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    for _ in range(count):
+        if fork():
+            return True
+    signal.signal(signal.SIGTERM, on_stop_signal)
+    signal.signal(signal.SIGINT, on_stop_signal)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    while workers:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        started = workers.pop(pid, None)
+        if started is None or stopping:
+            continue
+        logger.warning("worker %d %s; starting a new one", pid, _describe(status))
+        if time.monotonic() - started < RESPAWN_DELAY:
+            time.sleep(RESPAWN_DELAY)
+            if stopping:
+                continue
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        if stopping:  # a stop signal came during the sleep
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+            continue
+        if fork():
+            return True
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    return False
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exited with status {os.waitstatus_to_exitcode(status)}"
