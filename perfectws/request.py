@@ -38,6 +38,7 @@ class HTTPRequest:
         "path",
         "query_string",
         "remote_address",
+        "scheme",
         "server_address",
         "uri",
         "url_variables",
@@ -57,6 +58,7 @@ class HTTPRequest:
         connection: HTTP1Connection | None = None,
         document_root: str = "./webroot",
         server: HTTPServer | None = None,
+        scheme: str = "http",
     ) -> None:
         self.method = method
         #: The request target exactly as sent (path and query, still encoded).
@@ -79,6 +81,10 @@ class HTTPRequest:
         self.remote_address = remote_address
         #: Swift: ``var serverAddress: (host: String, port: UInt16)``
         self.server_address = server_address
+        #: ``"http"`` or ``"https"``: as the client connected, which behind a
+        #: trusted proxy is what ``X-Forwarded-Proto``/``Forwarded`` say.
+        #: Swift: none (Perfect serves TLS itself, so it is always its own).
+        self.scheme = scheme
         #: Swift: ``var urlVariables: [String: String]``
         self.url_variables: dict[str, str] = {}
         #: The server's document root. Swift: ``var documentRoot: String``

@@ -35,6 +35,7 @@ class HTTPResponse:
         "_connection",
         "_finished",
         "_headers_sent",
+        "_on_done",
         "_request",
         "body",
         "headers",
@@ -53,6 +54,10 @@ class HTTPResponse:
         self.body = bytearray()
         self._headers_sent = False
         self._finished = False
+        #: Called once with ``(response, status)`` when the response is done
+        #: (completed, aborted, or 101 and handed over): the access log and
+        #: metrics (perfectws/_operations.py). None costs one test.
+        self._on_done: Callable[[HTTPResponse, int], None] | None = None
 
     @property
     def request(self) -> HTTPRequest:
@@ -130,6 +135,7 @@ class HTTPResponse:
         connection = self._connection
         if connection is None:
             self._finished = True
+            self._report(self.status)
             return
         if not self._headers_sent:
             if "Content-Length" not in self.headers and not _bodyless(self.status):
@@ -142,6 +148,7 @@ class HTTPResponse:
         self.body.clear()
         self._finished = True
         connection.finish()
+        self._report(self.status)
 
     def _sends_body(self) -> bool:
         # Tornado counts body bytes against the framing it chose: for HEAD and
@@ -168,12 +175,20 @@ class HTTPResponse:
         self._connection = None
         if connection is not None:
             connection.close()
+        self._report(self.status)
 
     def _detach(self) -> None:
         """Mark the response done because the connection now speaks another protocol."""
         self._finished = True
         self._headers_sent = True
         self._connection = None
+        self._report(HTTPStatus.SWITCHING_PROTOCOLS)
+
+    def _report(self, status: int) -> None:
+        hook = self._on_done
+        if hook is not None:
+            self._on_done = None
+            hook(self, int(status))
 
 
 def complete_text(response: HTTPResponse, status: int, text: str) -> None:

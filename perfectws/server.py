@@ -23,6 +23,7 @@ import tornado.netutil
 from tornado import httputil
 from tornado.ioloop import IOLoop
 
+from ._operations import Operations
 from .method import HTTPMethod
 from .request import HTTPRequest
 from .response import HTTPResponse, complete_text
@@ -31,6 +32,7 @@ from .routing import Routes, Routing
 if TYPE_CHECKING:
     from tornado.http1connection import HTTP1Connection
 
+    from .metrics import ServerMetrics
     from .websocket import WebSocket
 
 __all__ = ["HTTPServer"]
@@ -58,6 +60,16 @@ class HTTPServer:
 
     Differs from Perfect: ``processes=N`` forks N workers sharing the listening
     socket (Tornado's pre-fork model); Perfect runs one process.
+
+    For operating it, none of which Perfect has (README "Running it"):
+    ``proxy_headers=True`` takes the client's address and scheme from
+    ``X-Forwarded-For``/``X-Forwarded-Proto``/``Forwarded`` sent by a peer in
+    ``forwarded_allow_ips`` (addresses, networks or ``*``; 127.0.0.1 by
+    default); ``health_checks=True`` answers ``GET /healthz`` (200 while
+    running) and ``GET /readyz`` (503 once :attr:`draining`);
+    ``metrics=perfectws.metrics.ServerMetrics()`` answers ``GET /metrics``.
+    The ``perfectws.access`` logger gets one INFO line per request, upgrade
+    and WebSocket close.
     """
 
     def __init__(
@@ -73,6 +85,10 @@ class HTTPServer:
         body_timeout: float = 60.0,
         max_header_size: int = 16 * 1024,
         max_body_size: int = 16 * 1024 * 1024,
+        proxy_headers: bool = False,
+        forwarded_allow_ips: str | Iterable[str] = "127.0.0.1",
+        health_checks: bool = False,
+        metrics: ServerMetrics | None = None,
     ) -> None:
         #: Swift: ``var serverPort: UInt16``
         self.server_port = server_port
@@ -99,6 +115,19 @@ class HTTPServer:
         self._routes: Routes | None = None
         self._tornado_server: tornado.httpserver.HTTPServer | None = None
         self._websockets: set[WebSocket] = set()
+        # Operating it (perfectws/_operations.py): proxy_headers trusts
+        # X-Forwarded-*/Forwarded from forwarded_allow_ips; health_checks
+        # answers /healthz and /readyz; metrics answers /metrics.
+        #: True once a graceful shutdown has begun: ``/readyz`` answers 503 so
+        #: a load balancer stops sending new clients here first.
+        self.draining = False
+        self._operations = Operations(
+            self,
+            proxy_headers=proxy_headers,
+            forwarded_allow_ips=forwarded_allow_ips,
+            health_checks=health_checks,
+            metrics=metrics,
+        )
 
     def add_routes(self, routes: Routes) -> None:
         """Serve these routes (may be called more than once; routes merge).
@@ -183,6 +212,7 @@ class HTTPServer:
         server = self._tornado_server
         if server is None:
             return
+        self.draining = True
         self._tornado_server = None
         server.stop()
         for ws in list(self._websockets):
@@ -193,6 +223,7 @@ class HTTPServer:
             await asyncio.sleep(0.01)
         for ws in list(self._websockets):
             ws._abort()
+        self._operations.stop()
 
     def _bind_address(self) -> str | None:
         return None if self.server_address in ("", "0.0.0.0") else self.server_address
@@ -211,12 +242,16 @@ class HTTPServer:
         )
         server.add_sockets(sockets)
         self._tornado_server = server
+        self.draining = False
+        self._operations.start()
 
     def _track(self, ws: WebSocket) -> None:
         self._websockets.add(ws)
+        self._operations.session_opened(ws)
 
     def _untrack(self, ws: WebSocket) -> None:
         self._websockets.discard(ws)
+        self._operations.session_closed(ws)
 
 
 class _Dispatcher(httputil.HTTPServerConnectionDelegate):
@@ -281,6 +316,8 @@ class _Exchange(httputil.HTTPMessageDelegate):
             server=server,
         )
         response = HTTPResponse(request, connection)
+        if server._operations.begin(request, response):
+            return
         if _head_size(start_line, headers) > server.max_header_size:
             complete_text(
                 response,
