@@ -137,6 +137,9 @@ class HTTPResponse:
             self._finished = True
             self._report(self.status)
             return
+        # Counted before the answer goes out, so a client that has it finds it
+        # in the metrics, even when another worker serves /metrics.
+        self._report(self.status)
         if not self._headers_sent:
             if "Content-Length" not in self.headers and not _bodyless(self.status):
                 self.headers["Content-Length"] = str(len(self.body))
@@ -148,7 +151,6 @@ class HTTPResponse:
         self.body.clear()
         self._finished = True
         connection.finish()
-        self._report(self.status)
 
     def _sends_body(self) -> bool:
         # Tornado counts body bytes against the framing it chose: for HEAD and
