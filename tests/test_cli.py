@@ -262,3 +262,68 @@ def test_help_names_every_flag_and_its_variable(app_dir) -> None:
             variable in out
         )
     assert "perfectws chat:routes --port 8181" in out
+
+
+DEPLOY = ROOT / "deploy"
+
+
+def _parse_with_env(monkeypatch, argv: list[str], env: dict[str, str]):
+    from perfectws.cli import build_parser
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return build_parser().parse_args(argv)
+
+
+def test_systemd_unit_is_valid_and_its_command_parses(monkeypatch, tmp_path) -> None:
+    """deploy/perfectws.service: systemd-analyze finds nothing wrong; flags parse."""
+    import shlex
+    import shutil
+
+    text = (DEPLOY / "perfectws.service").read_text()
+    lines = [line for line in text.splitlines() if "=" in line and line[0] != "#"]
+    exec_start = next(line for line in lines if line.startswith("ExecStart="))
+    argv = shlex.split(exec_start.removeprefix("ExecStart="))
+    assert argv[0].endswith("/bin/perfectws")
+    env = dict(
+        line.removeprefix("Environment=").split("=", 1)
+        for line in lines
+        if line.startswith("Environment=")
+    )
+    args = _parse_with_env(monkeypatch, argv[1:], env)
+    assert (args.target, args.port, args.processes) == ("app:routes", 8181, 2)
+    assert args.metrics and args.health_checks and args.proxy_headers
+    assert args.log_format == "json"
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("no systemd-analyze here to verify the unit")
+    # Verify a copy whose paths and user exist on this machine.
+    unit = tmp_path / "perfectws.service"
+    unit.write_text(
+        text.replace("/srv/app/.venv/bin/perfectws", "/bin/true")
+        .replace("/srv/app", str(tmp_path))
+        .replace("User=perfectws", "User=root")
+        .replace("Group=perfectws", "Group=root")
+    )
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=timeout(30),
+    )
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_dockerfile_command_parses(monkeypatch) -> None:
+    """deploy/Dockerfile (untested here: no Docker daemon): its CMD and ENV parse."""
+    import json
+    import shlex
+
+    text = (DEPLOY / "Dockerfile").read_text()
+    cmd = next(line for line in text.splitlines() if line.startswith("CMD "))
+    argv = json.loads(cmd.removeprefix("CMD "))
+    assert argv[0] == "perfectws"
+    env_block = text.split("\nENV ", 1)[1].split("\n\n", 1)[0].replace("\\\n", " ")
+    env = dict(item.split("=", 1) for item in shlex.split(env_block))
+    args = _parse_with_env(monkeypatch, argv[1:], env)
+    assert (args.host, args.port, args.processes) == ("0.0.0.0", 8181, 2)
+    assert args.health_checks and args.metrics and args.proxy_headers
