@@ -157,6 +157,27 @@ def test_a_users_test_file_passes_through_the_plugin(pytester: pytest.Pytester):
     result.assert_outcomes(passed=5)
 
 
+def readme_example() -> str:
+    """The complete test file README.md shows under "Testing your handlers"."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Testing your handlers", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_example_runs_as_written(pytester: pytest.Pytester):
+    """The README's example test file passes, unchanged, through the plugin."""
+    result = run_user_tests(pytester, readme_example())
+    result.assert_outcomes(passed=1)
+
+
+def test_the_readme_example_can_fail(pytester: pytest.Pytester):
+    """A handler that does not echo fin faithfully fails the README's test."""
+    broken = readme_example().replace("final=fin", "final=True")
+    assert broken != readme_example()
+    result = run_user_tests(pytester, broken)
+    result.assert_outcomes(failed=1)
+
+
 def test_a_failing_expectation_fails_the_users_test(pytester: pytest.Pytester):
     """A handler that breaks a test's expectation shows as a failure, not a pass."""
     source = USER_TESTS.replace('"text:True:hello"', '"text:False:hello"')
