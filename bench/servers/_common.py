@@ -14,14 +14,18 @@ import resource
 MAX_MESSAGE = 64 * 1024 * 1024
 
 
-def parse_args(description: str, *, processes: bool = False) -> argparse.Namespace:
-    """Parse ``--port`` and ``--uvloop`` (and ``--processes`` where supported)."""
+def parse_args(
+    description: str, *, processes: bool = False, metrics: bool = False
+) -> argparse.Namespace:
+    """Parse ``--port`` and ``--uvloop`` (``--processes``, ``--metrics`` where supported)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
     if processes:
         parser.add_argument("--processes", type=int, default=1)
+    if metrics:
+        parser.add_argument("--metrics", action="store_true", help="count metrics")
     return parser.parse_args()
 
 

@@ -5,7 +5,8 @@
 (``read_bytes_message`` -> ``send_binary_message``), for the 64 KiB binary row:
 a text read of random bytes would not decode. The loop is asyncio's unless
 ``--uvloop`` is given (``HTTPServer(use_uvloop=...)``); ``--processes N`` forks
-N workers on the shared listening socket.
+N workers on the shared listening socket; ``--metrics`` serves with
+``HTTPServer(metrics=ServerMetrics())``, to measure what counting costs.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class BinaryEchoHandler:
 
 
 def main() -> None:
-    args = parse_args(__doc__ or "", processes=True)
+    args = parse_args(__doc__ or "", processes=True, metrics=True)
     raise_nofile()
     use_loop(args.uvloop)
     routes = Routes()
@@ -82,6 +83,10 @@ def main() -> None:
     options: dict[str, Any] = {"processes": args.processes}
     if "use_uvloop" in inspect.signature(HTTPServer).parameters:
         options["use_uvloop"] = args.uvloop
+    if args.metrics:
+        from perfectws.metrics import ServerMetrics
+
+        options["metrics"] = ServerMetrics()
     server = HTTPServer(
         server_port=args.port,
         document_root=os.path.normpath(WEBROOT),
