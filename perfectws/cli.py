@@ -25,7 +25,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from ._logs import LogSetupError, configure
-from ._proxy import ProxyConfigError, TrustedProxies
+from ._proxy import TrustedProxies
+from .exceptions import PerfectWSError
 from .routing import Routes, Routing
 from .server import HTTPServer
 
@@ -186,7 +187,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise CLIError("say what to serve: perfectws MODULE:ATTRIBUTE (see --help)")
         configure(args.log_level, args.log_format, not args.no_access_log)
         run(args)
-    except (CLIError, LogSetupError, ProxyConfigError) as error:
+    except (CLIError, LogSetupError, PerfectWSError) as error:
+        # PerfectWSError: a caller's mistake perfectws names (a bad route,
+        # configuration data, a proxy list): the message is the whole story.
         _fail(str(error))
 
 
