@@ -110,6 +110,14 @@ SERVERS: tuple[Server, ...] = (
         perfectws=True,
         tls=True,
     ),
+    # Counting costs (issue 14): compare with "perfectws" in the same run.
+    Server(
+        "perfectws_metrics",
+        _py("perfectws_echo.py", "--metrics"),
+        warm=False,
+        perfectws=True,
+        quick=False,
+    ),
     Server(
         "perfectws_p2",
         _py("perfectws_echo.py", "--processes", "2"),

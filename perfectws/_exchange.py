@@ -144,8 +144,11 @@ class Exchange(httputil.HTTPMessageDelegate):
             server_context=ServerContext(
                 connection, server._websockets, server._session_settings
             ),
+            scheme="http" if server.ssl is None else "https",
         )
         response = HTTPResponse(request, connection, server._response_filters)
+        if server._operations.begin(request, response):
+            return  # a health check or /metrics, answered before the filters
         if _head_size(start_line, headers) > server.max_header_size:
             complete_text(
                 response,

@@ -63,6 +63,7 @@ class HTTPRequest:
         "query_string",
         "remote_address",
         "scratch_pad",
+        "scheme",
         "server_address",
         "server_context",
         "uri",
@@ -82,6 +83,7 @@ class HTTPRequest:
         server_address: tuple[str, int] | None = None,
         document_root: str = "./webroot",
         server_context: ServerContext | None = None,
+        scheme: str = "http",
     ) -> None:
         self.method = method
         #: The request target exactly as sent (path and query, still encoded).
@@ -104,6 +106,10 @@ class HTTPRequest:
         self.remote_address = remote_address
         #: Swift: ``var serverAddress: (host: String, port: UInt16)``
         self.server_address = server_address
+        #: ``"http"`` or ``"https"``: as the client connected, which behind a
+        #: trusted proxy is what ``X-Forwarded-Proto``/``Forwarded`` say.
+        #: Swift: none (Perfect serves TLS itself, so it is always its own).
+        self.scheme = scheme
         #: Swift: ``var urlVariables: [String: String]``
         self.url_variables: dict[str, str] = {}
         #: The server's document root. Swift: ``var documentRoot: String``

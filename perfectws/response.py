@@ -66,6 +66,7 @@ class HTTPResponse:
         "_filters",
         "_finished",
         "_headers_sent",
+        "_on_done",
         "_request",
         "body",
         "headers",
@@ -93,6 +94,10 @@ class HTTPResponse:
         self._filters = filters
         self._headers_sent = False
         self._finished = False
+        #: Called once with ``(response, status)`` when the response is done
+        #: (completed, aborted, or 101 and handed over): the access log and
+        #: metrics (perfectws/_operations.py). None costs one test.
+        self._on_done: Callable[[HTTPResponse, int], None] | None = None
 
     @property
     def request(self) -> HTTPRequest:
@@ -203,6 +208,7 @@ class HTTPResponse:
         connection = self._connection
         self._finished = True
         if connection is None:
+            self._report(self.status)
             return
         # Perfect's HTTP11Response.flush marks the last push for the filters
         # in the scratch pad; perfectws keeps the key.
@@ -219,6 +225,9 @@ class HTTPResponse:
         def send() -> None:
             if auto_length and not self.is_streaming:
                 self.headers["Content-Length"] = str(len(self.body))
+            # Counted before the answer goes out, so a client that has it finds
+            # it in the metrics, even when another worker serves /metrics.
+            self._report(self.status)
             self._write(None)
             if self._connection is not None:
                 self._connection.finish()
@@ -355,12 +364,20 @@ class HTTPResponse:
         self._connection = None
         if connection is not None:
             connection.close()
+        self._report(self.status)
 
     def _detach(self) -> None:
         """Mark the response done because the connection now speaks another protocol."""
         self._finished = True
         self._headers_sent = True
         self._connection = None
+        self._report(HTTPStatus.SWITCHING_PROTOCOLS)
+
+    def _report(self, status: int) -> None:
+        hook = self._on_done
+        if hook is not None:
+            self._on_done = None
+            hook(self, int(status))
 
 
 def complete_text(response: HTTPResponse, status: int, text: str) -> None:

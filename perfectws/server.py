@@ -23,6 +23,7 @@ import tornado.netutil
 from ._accept import Acceptor, TornadoHTTPServer
 from ._drain import close_sessions, drain
 from ._exchange import HEADER_READ_CAP, Dispatcher
+from ._operations import Operations
 from ._workers import supervise, unblock_stop_signals
 from .exceptions import ArgumentError
 from .filters import (
@@ -38,6 +39,7 @@ from .tls import DEFAULT_CIPHER_LIST, OpenSSLVerifyMode, make_ssl_context
 if TYPE_CHECKING:
     from .config import Server as _Server
     from .launch import LaunchContext
+    from .metrics import ServerMetrics
     from .websocket import WebSocket
 
 __all__ = ["HTTPServer"]
@@ -75,6 +77,16 @@ class HTTPServer:
 
     Differs from Perfect: ``processes=N`` forks N workers sharing the listening
     socket (Tornado's pre-fork model); Perfect runs one process.
+
+    For operating it, none of which Perfect has (README "Running it"):
+    ``proxy_headers=True`` takes the client's address and scheme from
+    ``X-Forwarded-For``/``X-Forwarded-Proto``/``Forwarded`` sent by a peer in
+    ``forwarded_allow_ips`` (addresses, networks or ``*``; 127.0.0.1 by
+    default); ``health_checks=True`` answers ``GET /healthz`` (200 while
+    running) and ``GET /readyz`` (503 once :attr:`draining`);
+    ``metrics=perfectws.metrics.ServerMetrics()`` answers ``GET /metrics``.
+    The ``perfectws.access`` logger gets one INFO line per request, upgrade
+    and WebSocket close.
     """
 
     #: Perfect 3's ``HTTPServer.Server`` (:class:`perfectws.config.Server`)
@@ -102,6 +114,10 @@ class HTTPServer:
         close_timeout: float = DEFAULT_SETTINGS.close_timeout,
         max_send_queue: int = DEFAULT_SETTINGS.max_send_queue,
         shutdown_timeout: float = 10.0,
+        proxy_headers: bool = False,
+        forwarded_allow_ips: str | Iterable[str] = "127.0.0.1",
+        health_checks: bool = False,
+        metrics: ServerMetrics | None = None,
     ) -> None:
         #: Swift: ``var serverPort: UInt16``
         self.server_port = server_port
@@ -153,7 +169,17 @@ class HTTPServer:
         self._routes: Routes | None = None
         self._acceptor: Acceptor | None = None
         self._dispatcher: Dispatcher | None = None
-        self._websockets: set[WebSocket] = set()
+        # Operating it (perfectws/_operations.py): proxy_headers trusts
+        # X-Forwarded-*/Forwarded from forwarded_allow_ips; health_checks
+        # answers /healthz and /readyz; metrics answers /metrics.
+        self._operations = Operations(
+            self,
+            proxy_headers=proxy_headers,
+            forwarded_allow_ips=forwarded_allow_ips,
+            health_checks=health_checks,
+            metrics=metrics,
+        )
+        self._websockets = _Sessions(self._operations)
         self._draining = False
         self._signalled_at = 0.0
         self._force = asyncio.Event()
@@ -225,8 +251,16 @@ class HTTPServer:
         Swift: none; Perfect stops at once. A load balancer that polls a
         readiness route reading this stops sending new clients while the
         open ones are closed (1001) and the requests in flight finish.
+
+        Setting it to True without stopping makes ``/readyz`` fail ahead of
+        a deploy, so the load balancer moves traffic away first; the server
+        serves on until it is stopped.
         """
         return self._draining
+
+    @draining.setter
+    def draining(self, value: bool) -> None:
+        self._draining = value
 
     def listen(self) -> int:
         """Start serving on the current IOLoop without blocking; return the port.
@@ -378,6 +412,7 @@ class HTTPServer:
         self._dispatcher = None
         self._begin_shutdown()
         await drain(dispatcher, self._websockets, self.shutdown_timeout, self._force)
+        self._operations.stop()
 
     def _serve(
         self,
@@ -404,3 +439,28 @@ class HTTPServer:
         self._acceptor = Acceptor(
             sockets, server, ssl_context, asyncio.get_running_loop()
         )
+        self._operations.start()
+
+
+class _Sessions(set["WebSocket"]):
+    """The server's open WebSockets, which sessions join and leave themselves.
+
+    Passed down in each request's ServerContext, so sessions need not know
+    the server; it tells the operations layer (access log, metrics) as they
+    come and go.
+    """
+
+    __slots__ = ("_operations",)
+
+    def __init__(self, operations: Operations) -> None:
+        super().__init__()
+        self._operations = operations
+
+    def add(self, ws: WebSocket) -> None:
+        super().add(ws)
+        self._operations.session_opened(ws)
+
+    def discard(self, ws: object) -> None:
+        if ws in self:
+            super().discard(ws)
+            self._operations.session_closed(ws)  # type: ignore[arg-type]

@@ -238,7 +238,7 @@ def test_a_killed_worker_is_replaced_and_the_port_keeps_serving(
             )
 
         assert asyncio.run(many()) == [f"m{i}" for i in range(30)]
-        assert "was killed by SIGKILL; starting a new one" in server.errors()
+        assert "was killed by SIGKILL; starting a new one" in server.stderr.read_text()
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(timeout=10 * UNIT) == 0
         assert not Path(f"/proc/{replacement}").exists()

@@ -17,8 +17,10 @@ import ssl
 MAX_MESSAGE = 64 * 1024 * 1024
 
 
-def parse_args(description: str, *, processes: bool = False) -> argparse.Namespace:
-    """Parse ``--port`` and ``--uvloop`` (and ``--processes`` where supported)."""
+def parse_args(
+    description: str, *, processes: bool = False, metrics: bool = False
+) -> argparse.Namespace:
+    """Parse ``--port`` and ``--uvloop`` (``--processes``, ``--metrics`` where supported)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
@@ -27,6 +29,8 @@ def parse_args(description: str, *, processes: bool = False) -> argparse.Namespa
         parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--cert", help="TLS certificate file: serve wss")
     parser.add_argument("--key", help="TLS private key file")
+    if metrics:
+        parser.add_argument("--metrics", action="store_true", help="count metrics")
     args = parser.parse_args()
     if (args.cert is None) != (args.key is None):
         parser.error("--cert and --key go together")

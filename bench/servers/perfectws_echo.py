@@ -7,7 +7,8 @@ made with ``print_messages=False``: the text echo (``read_string_message`` ->
 a text read of random bytes would not decode. The loop is asyncio's unless
 ``--uvloop`` is given (``HTTPServer(use_uvloop=...)``); ``--processes N`` forks
 N workers on the shared listening socket; ``--cert`` / ``--key`` serve wss
-(``HTTPServer.ssl``).
+(``HTTPServer.ssl``); ``--metrics`` serves with
+``HTTPServer(metrics=ServerMetrics())``, to measure what counting costs.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class BinaryEchoHandler:
 
 
 def main() -> None:
-    args = parse_args(__doc__ or "", processes=True)
+    args = parse_args(__doc__ or "", processes=True, metrics=True)
     raise_nofile()
     use_loop(args.uvloop)
     routes = Routes()
@@ -69,6 +70,10 @@ def main() -> None:
     options: dict[str, Any] = {"processes": args.processes}
     if "use_uvloop" in inspect.signature(HTTPServer).parameters:
         options["use_uvloop"] = args.uvloop
+    if args.metrics:
+        from perfectws.metrics import ServerMetrics
+
+        options["metrics"] = ServerMetrics()
     server = HTTPServer(
         server_port=args.port,
         document_root=str(WEBROOT),
