@@ -6,8 +6,20 @@ the modules hold the same names (each module's ``__all__``).
 
 from __future__ import annotations
 
+# .broadcast
+from .broadcast import DEFAULT_MAX_PENDING, SlowPolicy, broadcast
+
 # .exceptions
-from .exceptions import ConcurrencyError, PerfectWSError, RouteError
+from .exceptions import (
+    ConcurrencyError,
+    FanOutError,
+    MessageTypeError,
+    PerfectWSError,
+    RouteError,
+)
+
+# .fanout
+from .fanout import FanOut, FanOutCallback
 
 # .frames
 from .frames import CloseCode, OpcodeType
@@ -62,10 +74,19 @@ from .websocket import BytesReadCallback, SendCallback, StringReadCallback, WebS
 __version__ = "0.1.0"
 
 __all__ = [
+    # .broadcast
+    "DEFAULT_MAX_PENDING",
+    "SlowPolicy",
+    "broadcast",
     # .exceptions
     "ConcurrencyError",
+    "FanOutError",
+    "MessageTypeError",
     "PerfectWSError",
     "RouteError",
+    # .fanout
+    "FanOut",
+    "FanOutCallback",
     # .frames
     "CloseCode",
     "OpcodeType",

@@ -79,7 +79,12 @@ def run_example(script: str, tmp_path: Path, *args: str) -> Iterator[ExampleProc
     assert path.is_file(), f"{path} is missing"
     port = free_port()
     out, err = tmp_path / f"{script}.stdout", tmp_path / f"{script}.stderr"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # This checkout's perfectws, not whichever one the venv installed (a git
+    # worktree shares the venv of the main checkout).
+    pythonpath = os.pathsep.join(
+        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
+    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": pythonpath}
     with out.open("wb") as out_f, err.open("wb") as err_f:
         proc = subprocess.Popen(
             [sys.executable, str(path), "--port", str(port), *args],

@@ -7,7 +7,9 @@ import importlib
 import perfectws
 
 MODULES = [
+    "broadcast",
     "exceptions",
+    "fanout",
     "frames",
     "handler",
     "method",
