@@ -111,8 +111,8 @@ class RedisProcess:
             return False
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
+@pytest.fixture(name="redis_server")
+def redis_server_fixture(tmp_path: Path) -> Iterator[RedisProcess]:
     """A fresh redis-server on a free port; ``.kill()`` / ``.start()`` it at will."""
     server = RedisProcess(redis_server_binary(), tmp_path)
     server.start()
