@@ -120,6 +120,7 @@ class FanOut:
         self._subs: dict[str, list[tuple[FanOutCallback, bool]]] = {}
         self._queue: deque[tuple[str, bytes]] = deque()
         self._id = uuid.uuid4().bytes
+        self._id_pid = os.getpid()
         self._pid = -1
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -242,7 +243,11 @@ class FanOut:
             return False
         if self._loop is loop and self._pid == os.getpid():
             return True
-        # First use here, or in a forked worker: what the parent had is not ours.
+        # First use here, or in a forked worker: what the parent had is not ours,
+        # nor its id (two workers with one id would drop each other's messages).
+        if self._pid not in (-1, os.getpid()) or self._id_pid != os.getpid():
+            self._id = uuid.uuid4().bytes
+            self._id_pid = os.getpid()
         self._loop = loop
         self._pid = os.getpid()
         self._tasks = []
