@@ -1,5 +1,6 @@
 # perfectws: every target installs what it needs into .venv first.
 #   make demo    run examples/echo_server.py (http://localhost:8181/)
+#   make chat    run examples/chat_server.py (http://localhost:8181/)
 #   make test    the test suite (the command the README and CI run)
 PYTHON ?= python3
 VENV   := .venv
@@ -7,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8181
 
-.PHONY: venv demo test test-slow chromium lint style types check autobahn bench bench-quick clean
+.PHONY: venv demo chat test test-slow chromium redis lint style types check autobahn bench bench-quick clean
 
 $(STAMP): setup.cfg setup.py
 	@echo "== installing perfectws and its test tools into $(VENV)"
@@ -21,12 +22,20 @@ venv: $(STAMP)
 demo: venv
 	$(PY) examples/echo_server.py --port $(PORT)
 
+chat: venv
+	$(PY) examples/chat_server.py --port $(PORT)
+
 # The browser test needs Chromium; this installs Debian's package when run as
 # root and none is found (otherwise that test skips and says how to get it).
 chromium:
 	@sh scripts/chromium.sh >/dev/null || echo "(no Chromium: tests/test_browser.py will skip)"
 
-test: venv chromium
+# The fan-out and chat tests need redis-server (they start their own on a free
+# port); this installs Debian's package when run as root and none is found.
+redis:
+	@sh scripts/redis.sh >/dev/null || echo "(no redis-server: the Redis tests will skip)"
+
+test: venv chromium redis
 	$(PY) -m pytest
 
 test-slow: venv

@@ -6,6 +6,9 @@ the modules hold the same names (each module's ``__all__``).
 
 from __future__ import annotations
 
+# .broadcast
+from .broadcast import DEFAULT_MAX_PENDING, SlowPolicy, broadcast
+
 # .compression
 from .compression import HTTPFilter
 
@@ -18,11 +21,17 @@ from .exceptions import (
     CloseFrameError,
     ConcurrencyError,
     ConfigurationError,
+    FanOutError,
     LaunchFailure,
+    MessageTypeError,
+    MissingDependency,
     NotServedError,
     PerfectWSError,
     RouteError,
 )
+
+# .fanout
+from .fanout import FanOut, FanOutCallback
 
 # .filters
 from .filters import (
@@ -95,6 +104,10 @@ from .websocket import BytesReadCallback, SendCallback, StringReadCallback, WebS
 __version__ = "0.1.0"
 
 __all__ = [
+    # .broadcast
+    "DEFAULT_MAX_PENDING",
+    "SlowPolicy",
+    "broadcast",
     # .compression
     "HTTPFilter",
     # .config
@@ -104,10 +117,16 @@ __all__ = [
     "CloseFrameError",
     "ConcurrencyError",
     "ConfigurationError",
+    "FanOutError",
     "LaunchFailure",
+    "MessageTypeError",
+    "MissingDependency",
     "NotServedError",
     "PerfectWSError",
     "RouteError",
+    # .fanout
+    "FanOut",
+    "FanOutCallback",
     # .filters
     "HTTPFilterPriority",
     "HTTPRequestFilter",

@@ -22,6 +22,7 @@ import ssl
 from collections.abc import Callable, MutableSet
 from typing import TYPE_CHECKING, Any, Final
 
+from ._stats import SessionStats
 from ._tls import TLSTransport
 from ._trampoline import trampoline
 from ._transport import GATHER_AT, SocketTransport
@@ -68,6 +69,7 @@ class Session:
         "_sessions",
         "_settings",
         "_transport",
+        "stats",
         "_write_waiters",
         "close_timeout",
         "read_timeout_seconds",
@@ -122,6 +124,8 @@ class Session:
         else:
             transport = SocketTransport(sock, self, self._loop, cap)
         self._transport = transport
+        #: Counters for metrics and the access log (perfectws/_stats.py).
+        self.stats = SessionStats(self._protocol, transport)
         interval = self._settings.ping_interval
         if interval is not None:
             self._keepalive_timer = self._loop.call_later(interval, self._keepalive)
@@ -466,6 +470,23 @@ class Session:
             self._write_waiters = None
             for callback in waiters:
                 trampoline.soon(self, callback)
+
+    def send_encoded(self, frame: bytes, payload_size: int, max_unsent: int) -> int:
+        """Queue ``frame``, one whole message encoded once for many sessions.
+
+        Returns 1 when queued, 0 when the session is closing or in the middle
+        of a fragmented send, and -1 when more than ``max_unsent`` bytes
+        already wait for this peer (perfectws/broadcast.py decides then).
+        """
+        transport = self._transport
+        if transport is None or transport.sock is None:
+            return 0
+        if transport.unsent > max_unsent:
+            return -1
+        if not self._protocol.send_encoded(frame, payload_size):
+            return 0
+        transport.write(frame)
+        return 1
 
     def _start_close(self, code: int, reason: str) -> None:
         frame = self._protocol.close(code, reason)

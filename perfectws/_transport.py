@@ -107,6 +107,7 @@ class SocketTransport:
         "read_paused",
         "sock",
         "start",
+        "unsent_high",
         "write_paused",
     )
 
@@ -139,6 +140,8 @@ class SocketTransport:
         #: A write that finds more than this already unsent drops the backlog
         #: and reports :meth:`TransportUser.send_queue_overflow` instead.
         self.max_unsent = max_unsent
+        #: The most bytes ever kept back for this peer (for metrics).
+        self.unsent_high = 0
         self._out: list[bytes] | None = None
         self._out_size = 0
         self._wbuf: deque[bytes | memoryview] | None = None
@@ -352,11 +355,15 @@ class SocketTransport:
         self._wbuf_size += len(data)
         if self._wbuf_size > WRITE_HIGH:
             self.write_paused = True
+        if self._wbuf_size > self.unsent_high:
+            self.unsent_high = self._wbuf_size
 
     def _keep_unsent(self, rest: memoryview) -> None:
         """The socket is full: keep ``rest`` and send it when the socket drains."""
         self._wbuf = deque([rest])
         self._wbuf_size = len(rest)
+        if self._wbuf_size > self.unsent_high:
+            self.unsent_high = self._wbuf_size
         self.write_paused = self._wbuf_size > WRITE_HIGH
         self._loop.add_writer(self._fd, self._on_writable)
 

@@ -1,7 +1,8 @@
 """Errors perfectws raises into the caller's code.
 
 Only *caller mistakes* raise: a bad route, a second read while one is pending,
-an argument of the wrong type. Each derives from :class:`PerfectWSError` and
+an argument of the wrong type, a broadcast of something that is not a message,
+a bad fan-out URL or channel. Each derives from :class:`PerfectWSError` and
 from the builtin a Python caller would catch for that mistake.
 Conditions caused by the peer or the network never raise into user code; a read
 callback gets ``(None, OpcodeType.INVALID, True)`` instead, as in Perfect.
@@ -10,10 +11,13 @@ The tree::
 
     PerfectWSError
     ├── ArgumentError       (also a TypeError)
+    ├── MessageTypeError    (also a TypeError)
     ├── RouteError          (also a ValueError)
     ├── ConfigurationError  (also a ValueError)
     ├── CloseFrameError     (also a ValueError)
+    ├── FanOutError         (also a ValueError)
     ├── LaunchFailure       (also an OSError)
+    ├── MissingDependency   (also an ImportError)
     ├── ConcurrencyError    (also a RuntimeError)
     └── NotServedError      (also a RuntimeError)
 
@@ -30,7 +34,10 @@ __all__ = [
     "CloseFrameError",
     "ConcurrencyError",
     "ConfigurationError",
+    "FanOutError",
     "LaunchFailure",
+    "MessageTypeError",
+    "MissingDependency",
     "NotServedError",
     "PerfectWSError",
     "RouteError",
@@ -103,4 +110,27 @@ class LaunchFailure(PerfectWSError, OSError):
 
     Swift: ``HTTPServer.LaunchFailure`` (``HTTPServerEx.swift``), whose
     message names the server as ``name:port``.
+    """
+
+
+class MessageTypeError(PerfectWSError, TypeError):
+    """A message to broadcast or publish is neither ``str`` nor bytes-like.
+
+    Also raised for ``text=True`` with bytes that are not UTF-8: they cannot
+    be sent as a text frame. Raised before anything is sent to anyone.
+    """
+
+
+class FanOutError(PerfectWSError, ValueError):
+    """A fan-out was given a URL it cannot use or an empty channel name.
+
+    Raised when the call is made; Redis being unreachable is not a caller
+    mistake and never raises (see :class:`perfectws.fanout.FanOut`).
+    """
+
+
+class MissingDependency(PerfectWSError, ImportError):
+    """A feature needs a package that is not installed; the message names the extra.
+
+    Swift: none. For example ``FanOut`` needs ``pip install 'perfectws[redis]'``.
     """

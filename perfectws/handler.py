@@ -200,6 +200,8 @@ class WebSocketHandler:
         chosen = handler.socket_protocol
         if chosen is not None and chosen in protocols:
             lines.append(b"Sec-WebSocket-Protocol: " + chosen.encode() + b"\r\n")
+            # Not written from here (the 101 head above is): for the access log.
+            response.set_header("Sec-WebSocket-Protocol", chosen)
         lines.append(b"\r\n")
         _upgrade(request, response, handler, b"".join(lines), self.max_message_size)
 

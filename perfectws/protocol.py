@@ -115,7 +115,19 @@ class ServerProtocol:
     complete yet), so the caller can size its buffer before reading more.
     """
 
-    __slots__ = ("_continues", "_reader", "need", "state")
+    __slots__ = (
+        "_continues",
+        "_reader",
+        "bytes_in",
+        "bytes_out",
+        "close_code_received",
+        "close_code_sent",
+        "close_reason",
+        "messages_in",
+        "messages_out",
+        "need",
+        "state",
+    )
 
     def __init__(self, max_message_size: int) -> None:
         self.state = _OPEN
@@ -123,6 +135,22 @@ class ServerProtocol:
         self._reader = FrameReader(max_message_size)
         # After a send with final=False, the next data frame is a continuation.
         self._continues = False
+        #: Data frames received and sent, and their payload bytes: plain
+        #: counters, read by metrics and the access log, never per message.
+        self.messages_in = 0
+        self.messages_out = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        #: The codes of the Close frames sent and received (None: none, or a
+        #: Close without a code), and the reason of the one that ended it.
+        self.close_code_sent: int | None = None
+        self.close_code_received: int | None = None
+        self.close_reason = ""
+
+    @property
+    def sending_fragments(self) -> bool:
+        """Whether a send with ``final=False`` left a message open."""
+        return self._continues
 
     @property
     def max_message_size(self) -> int:
@@ -177,6 +205,8 @@ class ServerProtocol:
                 except UnicodeDecodeError:
                     error = invalid_utf8("text message")
                     return self._failure(error.code, error.reason), end
+            self.messages_in += 1
+            self.bytes_in += length
             fields = (_TEXT if b0 == 0x81 else _BINARY, True, payload, text, None, "")
             return new_frame(Frame, fields), next_start
         try:
@@ -189,6 +219,8 @@ class ServerProtocol:
         self.need = 0
         frame = parsed[0]
         if frame.opcode < 0x8:
+            self.messages_in += 1
+            self.bytes_in += len(frame.payload)
             return parsed
         return self._control(frame), parsed[1]
 
@@ -202,10 +234,13 @@ class ServerProtocol:
         if opcode is OpcodeType.PONG:
             return Pong(frame.payload)
         code, reason = frame.close_code, frame.close_reason
+        self.close_code_received = code
         reply = None
         if self.state is _OPEN:
             # Echo the peer's code (RFC 6455 5.5.1); an empty Close gets one back.
             reply = encode_close(code, reason if code else "")
+            self.close_code_sent = code
+            self.close_reason = reason
         self.state = _CLOSED
         return CloseReceived(code, reason, reply)
 
@@ -228,6 +263,8 @@ class ServerProtocol:
         self._continues = not final
         if self.state is not _OPEN:
             return None
+        self.messages_out += 1
+        self.bytes_out += len(payload)
         # encode_frame's body, inlined: one call fewer per message.
         return encode_header(opcode, len(payload), final) + payload
 
@@ -242,7 +279,22 @@ class ServerProtocol:
         self._continues = not final
         if self.state is not _OPEN:
             return None
+        self.messages_out += 1
+        self.bytes_out += length
         return encode_header(opcode, length, final)
+
+    def send_encoded(self, frame: bytes, payload_size: int) -> bool:
+        """Whether ``frame``, one whole message encoded elsewhere, may be sent now.
+
+        For a broadcast, which encodes its message once for every peer: not
+        once closing, and not while a fragmented send is open (the frame would
+        land inside that message).
+        """
+        if self.state is not _OPEN or self._continues:
+            return False
+        self.messages_out += 1
+        self.bytes_out += payload_size
+        return True
 
     def send_control(self, opcode: OpcodeType, payload: bytes = b"") -> bytes | None:
         """A Ping or Pong frame, or ``None`` once closing."""
@@ -268,6 +320,8 @@ class ServerProtocol:
             return None
         frame = encode_close(code, reason)
         self.state = _CLOSING
+        self.close_code_sent = code
+        self.close_reason = reason
         return frame
 
     def fail(self, code: int, reason: str) -> bytes | None:
@@ -279,6 +333,8 @@ class ServerProtocol:
         frame = None
         if self.state is _OPEN:
             frame = encode_close(code, reason)
+            self.close_code_sent = code
+            self.close_reason = reason
         self.state = _CLOSED
         return frame
 

@@ -87,8 +87,12 @@ def run_example(
     assert path.is_file(), f"{path} is missing"
     port = free_port()
     out, err = tmp_path / f"{script}.stdout", tmp_path / f"{script}.stderr"
-    # The checkout's perfectws, not whichever one the venv has installed.
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
+    # This checkout's perfectws, not whichever one the venv installed (a git
+    # worktree shares the venv of the main checkout).
+    pythonpath = os.pathsep.join(
+        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
+    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": pythonpath}
     with out.open("wb") as out_f, err.open("wb") as err_f:
         proc = subprocess.Popen(
             [sys.executable, str(path), "--port", str(port), *args],

@@ -43,7 +43,7 @@ INTERNAL: dict[type[BaseException], str] = {
 }
 
 #: Builtins a Python caller would catch for a mistake (not Exception itself).
-CATCHABLE = (ValueError, TypeError, RuntimeError, OSError, LookupError)
+CATCHABLE = (ValueError, TypeError, RuntimeError, OSError, LookupError, ImportError)
 #: The test kit is a pytest plugin: it fails a user's test the way pytest
 #: expects, with an AssertionError.
 TEST_KIT = "perfectws/testing.py"

@@ -7,9 +7,11 @@ import importlib
 import perfectws
 
 MODULES = [
+    "broadcast",
     "compression",
     "config",
     "exceptions",
+    "fanout",
     "filters",
     "frames",
     "handler",

@@ -131,9 +131,5 @@ async def test_the_upgrade_line_names_the_subprotocol(perfectws_serve, caplog) -
         assert ws.subprotocol == "echo"
     (record,) = [r for r in caplog.records if r.name == "perfectws.access"]
     assert record.status == 101 and record.path == "/echo"
-    if record.subprotocol is None:
-        # handler.py must set the chosen subprotocol on the response before
-        # it hands the socket over (the lead's refactor; see the ops report).
-        pytest.xfail("the upgrade does not report its subprotocol yet")
     assert record.subprotocol == "echo"
     assert "subprotocol=echo" in record.getMessage()
