@@ -6,6 +6,7 @@ echoed as fragments. (The seed's EchoHandler answers every frame as text, so it
 cannot pass the binary cases; it stays as it is in echo_server.py.)
 
     python examples/conformance_server.py --port 9001
+    python examples/conformance_server.py --port 9001 --deflate   # RFC 7692
 """
 
 from __future__ import annotations
@@ -62,6 +63,17 @@ class FrameEchoHandler:
 def main() -> None:
     parser = argparse.ArgumentParser(description="perfectws echo for Autobahn")
     parser.add_argument("--port", type=int, default=9001)
+    parser.add_argument(
+        "--deflate",
+        action="store_true",
+        help="accept permessage-deflate (RFC 7692; Autobahn cases 12.* and 13.*)",
+    )
+    parser.add_argument(
+        "--max-message-size",
+        type=int,
+        default=16 * 1024 * 1024,
+        help="close with 1009 when a message (inflated) grows past this many bytes",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -72,7 +84,9 @@ def main() -> None:
 
     routes = Routes()
     routes[GET, "/echo"] = WebSocketHandler(
-        handler_producer=producer, max_message_size=16 * 1024 * 1024
+        handler_producer=producer,
+        max_message_size=args.max_message_size,
+        compression="deflate" if args.deflate else None,
     ).handle_request
     server = HTTPServer(server_port=args.port, server_address="127.0.0.1")
     server.add_routes(routes)

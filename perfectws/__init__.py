@@ -39,6 +39,7 @@ from .frames import CloseCode, OpcodeType
 from .handler import (
     HandlerProducer,
     OriginCheck,
+    PerMessageDeflate,
     WebSocketHandler,
     WebSocketSessionHandler,
 )
@@ -118,6 +119,7 @@ __all__ = [
     # .handler
     "HandlerProducer",
     "OriginCheck",
+    "PerMessageDeflate",
     "WebSocketHandler",
     "WebSocketSessionHandler",
     # .http_handler

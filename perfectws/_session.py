@@ -324,7 +324,8 @@ class Session:
         callback: SendCallback | None,
     ) -> None:
         transport = self._transport
-        if len(payload) < GATHER_AT:
+        # (compresses: permessage-deflate's hook, read only for large payloads)
+        if len(payload) < GATHER_AT or self._protocol.compresses:
             frame = self._protocol.send_data(opcode, payload, final)
             if frame is not None and transport is not None:
                 transport.write(frame)
