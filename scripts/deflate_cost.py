@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
@@ -69,10 +69,10 @@ async def run(port: int, compression: str | None, conns: int, messages: int) -> 
         for _ in range(conns)
     ]
 
-    async def one(ws: object, n: int) -> None:
+    async def one(ws: ClientConnection, n: int) -> None:
         for _ in range(n):
-            await ws.send(data)  # type: ignore[attr-defined]
-            assert await ws.recv() == data  # type: ignore[attr-defined]
+            await ws.send(data)
+            assert await ws.recv() == data
 
     await asyncio.gather(*(one(ws, messages // conns) for ws in sockets))
     await asyncio.gather(*(ws.close() for ws in sockets))

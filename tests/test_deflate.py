@@ -619,7 +619,7 @@ async def test_zlib_state_per_connection_by_options(
                 await recv_raw(client)
                 clients.append(client)
             snapshot = tracemalloc.take_snapshot().filter_traces(
-                [tracemalloc.Filter(True, "*_deflate.py")]
+                [tracemalloc.Filter(True, "*/perfectws/_deflate.py")]
             )
         finally:
             tracemalloc.stop()
