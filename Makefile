@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8181
 
-.PHONY: venv demo chat test test-slow chromium redis lint style types check autobahn bench bench-quick clean
+.PHONY: venv demo chat test test-slow chromium redis lint style types check autobahn autobahn-deflate bench bench-quick clean
 
 $(STAMP): setup.cfg setup.py
 	@echo "== installing perfectws and its test tools into $(VENV)"
@@ -62,6 +62,11 @@ autobahn: venv
 	$(PY) scripts/autobahn.py || status=1; \
 	$(PY) scripts/autobahn.py --tls || status=1; \
 	exit $$status
+
+# permessage-deflate on: 1.*-10.* again plus 12.* and 13.* (about 8 minutes more).
+autobahn-deflate: venv
+	bash scripts/install-autobahn.sh .autobahn
+	$(PY) scripts/autobahn.py --deflate --report-dir reports/autobahn-deflate
 
 bench: venv
 	$(PY) bench/run.py

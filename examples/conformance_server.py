@@ -11,6 +11,10 @@ cannot pass the binary cases; it stays as it is in echo_server.py.)
 With ``--cert`` / ``--key`` it serves wss (``HTTPServer.ssl``, Perfect's
 ``server.ssl = (sslCert:, sslKey:)``): ``scripts/autobahn.py --tls`` runs the
 suite that way.
+
+``--deflate`` accepts permessage-deflate (RFC 7692: Autobahn's 12.* and 13.*)::
+
+    python examples/conformance_server.py --port 9001 --deflate
 """
 
 from __future__ import annotations
@@ -72,6 +76,17 @@ def main() -> None:
     parser.add_argument(
         "--host", default="0.0.0.0", help="address to bind (default: 0.0.0.0)"
     )
+    parser.add_argument(
+        "--deflate",
+        action="store_true",
+        help="accept permessage-deflate (RFC 7692; Autobahn cases 12.* and 13.*)",
+    )
+    parser.add_argument(
+        "--max-message-size",
+        type=int,
+        default=16 * 1024 * 1024,
+        help="close with 1009 when a message (inflated) grows past this many bytes",
+    )
     args = parser.parse_args()
     if (args.cert is None) != (args.key is None):
         parser.error("--cert and --key go together")
@@ -84,7 +99,9 @@ def main() -> None:
 
     routes = Routes()
     routes[GET, "/echo"] = WebSocketHandler(
-        handler_producer=producer, max_message_size=16 * 1024 * 1024
+        handler_producer=producer,
+        max_message_size=args.max_message_size,
+        compression="deflate" if args.deflate else None,
     ).handle_request
     server = HTTPServer(server_port=args.port, server_address=args.host)
     if args.cert is not None:

@@ -49,6 +49,7 @@ from .frames import CloseCode, OpcodeType
 from .handler import (
     HandlerProducer,
     OriginCheck,
+    PerMessageDeflate,
     WebSocketHandler,
     WebSocketSessionHandler,
 )
@@ -139,6 +140,7 @@ __all__ = [
     # .handler
     "HandlerProducer",
     "OriginCheck",
+    "PerMessageDeflate",
     "WebSocketHandler",
     "WebSocketSessionHandler",
     # .http_handler

@@ -82,6 +82,7 @@ class Session:
         *,
         max_message_size: int = 16 * 1024 * 1024,
         loop: asyncio.AbstractEventLoop | None = None,
+        protocol: ServerProtocol | None = None,
     ) -> None:
         self.request = request
         #: Seconds a read waits for a frame before its callback gets ``None``;
@@ -101,7 +102,8 @@ class Session:
         #: Seconds after a Close is sent or received (or the peer's FIN) by
         #: which the TCP connection is dropped, whatever the peer does.
         self.close_timeout: float = self._settings.close_timeout
-        self._protocol = ServerProtocol(max_message_size)
+        # A negotiated extension brings its own protocol (perfectws/_deflate.py).
+        self._protocol = protocol or ServerProtocol(max_message_size)
         self._transport: SocketTransport | None = None
         self._read_callback: Callable[[Any, OpcodeType, bool], Any] | None = None
         self._read_text = False
@@ -427,7 +429,8 @@ class Session:
         callback: SendCallback | None,
     ) -> None:
         transport = self._transport
-        if len(payload) < GATHER_AT:
+        # (compresses: permessage-deflate's hook, read only for large payloads)
+        if len(payload) < GATHER_AT or self._protocol.compresses:
             frame = self._protocol.send_data(opcode, payload, final)
             if frame is not None and transport is not None:
                 transport.write(frame)

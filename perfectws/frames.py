@@ -232,7 +232,7 @@ class FrameReader:
         b0 = buf[start]
         b1 = buf[start + 1]
         if b0 & 0x70:
-            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "reserved bits set")
+            self._reserved_bits(b0)
         opcode = _OPCODES[b0 & 0x0F]
         if opcode is None:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "reserved opcode")
@@ -257,6 +257,15 @@ class FrameReader:
         if length >> 63:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "frame length over 2**63")
         return opcode, fin, 14, int(length)
+
+    def _reserved_bits(self, b0: int) -> None:
+        """A frame whose first byte is ``b0`` has an RSV bit set: a 1002.
+
+        Hook (permessage-deflate): perfectws/_deflate.py's reader accepts RSV1
+        where RFC 7692 allows it. Called only for frames with a reserved bit,
+        so frames without one pay nothing for it.
+        """
+        raise ProtocolError(CloseCode.PROTOCOL_ERROR, "reserved bits set")
 
     def _message_size_with(self, opcode: OpcodeType, length: int) -> int:
         """The message's size with this data frame; checks fragmentation order."""

@@ -129,6 +129,10 @@ class ServerProtocol:
         "state",
     )
 
+    #: Hook (permessage-deflate): True in perfectws/_deflate.py's subclass,
+    #: whose :meth:`send_data` must see every payload, large ones too.
+    compresses = False
+
     def __init__(self, max_message_size: int) -> None:
         self.state = _OPEN
         self.need = 0

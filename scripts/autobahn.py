@@ -7,6 +7,7 @@ Usage (from the repository root, after ``scripts/install-autobahn.sh``)::
     python scripts/autobahn.py --tls              # the same over wss://
     python scripts/autobahn.py --cases "5.*,7.*"  # a subset
     python scripts/autobahn.py --include-compression
+    python scripts/autobahn.py --deflate          # 1.*-13.*, server with --deflate
     python scripts/autobahn.py --server-cmd "{python} my_server.py --port {port}"
 
 It starts the server command, waits until its port accepts connections, writes the
@@ -54,6 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CASES = "1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*"
 COMPRESSION_CASES = "12.*,13.*"
 DEFAULT_SERVER_CMD = "{python} examples/conformance_server.py --port {port}"
+DEFLATE_SERVER_CMD = DEFAULT_SERVER_CMD + " --deflate"
 DEFAULT_AGENT = "perfectws"
 
 # Cases per category in Autobahn|Testsuite 0.8.2 (categories 8 and 11 have none):
@@ -411,7 +413,9 @@ def server_argv(template: str, port: int) -> list[str]:
 
 def start_server(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
     """Start the server with stdout and stderr going to `log_path`."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # The checkout's perfectws (as tests/example_process.py does), not the one
+    # the venv has installed: a worktree must test its own code.
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
     with log_path.open("wb") as out:
         try:
             return subprocess.Popen(
@@ -564,6 +568,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"also run {COMPRESSION_CASES} (permessage-deflate; ~8 min if negotiated)",
     )
     p.add_argument(
+        "--deflate",
+        action="store_true",
+        help=f"run the conformance server with permessage-deflate on and add "
+        f"{COMPRESSION_CASES} (~8 min); --agent defaults to perfectws-deflate",
+    )
+    p.add_argument(
         "--server-cmd",
         default=DEFAULT_SERVER_CMD,
         help="server command, run from the repository root; {python} is this"
@@ -611,6 +621,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the suite; return the exit status (0 pass, 1 gate failure, 2 no run)."""
     args = parse_args(argv)
+    if args.deflate:
+        args.include_compression = True
+        if args.server_cmd == DEFAULT_SERVER_CMD:
+            args.server_cmd = DEFLATE_SERVER_CMD
+        if args.agent == DEFAULT_AGENT:
+            args.agent = DEFAULT_AGENT + "-deflate"
     default_dir = ROOT / "reports" / ("autobahn-wss" if args.tls else "autobahn")
     report_dir: Path = (args.report_dir or default_dir).resolve()
     wstest: Path = (args.wstest or ROOT / ".autobahn" / "wstest").resolve()
