@@ -267,10 +267,11 @@ class ServerProtocol:
         self._continues = not final
         if self.state is not _OPEN:
             return None
+        size = len(payload)
         self.messages_out += 1
-        self.bytes_out += len(payload)
+        self.bytes_out += size
         # encode_frame's body, inlined: one call fewer per message.
-        return encode_header(opcode, len(payload), final) + payload
+        return encode_header(opcode, size, final) + payload
 
     def data_header(self, opcode: OpcodeType, length: int, final: bool) -> bytes | None:
         """As :meth:`send_data`, but only the header of a ``length``-byte frame.
