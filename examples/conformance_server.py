@@ -2,7 +2,7 @@
 
 It reads each frame with ``read_bytes_message`` and sends it straight back with
 the same kind (text or binary) and the same ``fin``, so fragmented messages are
-echoed as fragments. (The seed's EchoHandler answers every frame as text, so it
+echoed as fragments. (Perfect's EchoHandler answers every frame as text, so it
 cannot pass the binary cases; it stays as it is in echo_server.py.)
 
     python examples/conformance_server.py --port 9001

@@ -6,7 +6,7 @@ static files under ``/**``, launched with ``HTTPServer.launch(name:port:routes:)
 The SQLite table (Perfect-CRUD) becomes a dict and the Mustache page a JSON
 body; the routes, statuses and redirects are the template's.
 
-Additions: the seed's ``/echo`` WebSocket route, ``--port``, ``--host``, and
+Additions: Perfect's echo example's ``/echo`` WebSocket route, ``--port``, ``--host``, and
 ``--cert`` / ``--key``, which launch
 ``HTTPServer.Server.secure_server(TLSConfiguration(...), ...)`` instead.
 """

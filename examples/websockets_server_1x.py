@@ -3,7 +3,7 @@
 Ports thinkaboutiter/Perfect-WebSocketsServer ``Sources/main.swift`` (the
 Perfect 1.x era WebSocketsServer example: ``PerfectServer.initializeServices()``,
 ``addWebSocketsHandler()``, ``HTTPServer(documentRoot:).start(port:)``) and its
-``Sources/WebSocketsHandler.swift`` (the seed's echo routes).
+``Sources/WebSocketsHandler.swift`` (Perfect's echo routes).
 
 Additions for testing and deployment: ``--port``, ``--host``, and ``--cert`` /
 ``--key``, which use Perfect 1.x's ``start(port:sslCert:sslKey:bindAddress:)``.

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final
 
 from tornado import httputil
 
@@ -53,7 +53,7 @@ class Dispatcher(httputil.HTTPServerConnectionDelegate):
     def start_request(
         self, server_conn: object, request_conn: httputil.HTTPConnection
     ) -> httputil.HTTPMessageDelegate:
-        conn = cast("HTTP1ServerConnection", server_conn)
+        conn: HTTP1ServerConnection = server_conn  # type: ignore[assignment]
         if self._draining:
             # Between two requests on a keep-alive connection: the previous
             # response is out, no new request is taken.
@@ -63,7 +63,7 @@ class Dispatcher(httputil.HTTPServerConnectionDelegate):
         return Exchange(self._server, request_conn, self, conn)  # type: ignore[arg-type]
 
     def on_close(self, server_conn: object) -> None:
-        self.connections.pop(cast("HTTP1ServerConnection", server_conn), None)
+        self.connections.pop(server_conn, None)  # type: ignore[call-overload]
 
     def drain(self) -> None:
         """Close idle connections now; the others once their response is out."""

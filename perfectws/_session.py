@@ -23,6 +23,7 @@ from collections.abc import Callable, MutableSet
 from typing import TYPE_CHECKING, Any, Final
 
 from ._stats import SessionStats
+from ._timers import FixedDelayTimers, timers_for
 from ._tls import TLSTransport
 from ._trampoline import trampoline
 from ._transport import GATHER_AT, SocketTransport
@@ -56,10 +57,10 @@ class Session:
 
     __slots__ = (
         "__weakref__",
-        "_close_timer",
+        "_close_timers",
         "_dispatch_queued",
         "_heard",
-        "_keepalive_timer",
+        "_keepalive_timers",
         "_loop",
         "_pending_pong",
         "_protocol",
@@ -110,8 +111,9 @@ class Session:
         self._read_timer: asyncio.TimerHandle | None = None
         self._dispatch_queued = False
         self._write_waiters: list[SendCallback] | None = None
-        self._close_timer: asyncio.TimerHandle | None = None
-        self._keepalive_timer: asyncio.TimerHandle | None = None
+        # The fixed-delay timers this session waits in, if any (_timers.py).
+        self._close_timers: FixedDelayTimers | None = None
+        self._keepalive_timers: FixedDelayTimers | None = None
         # Whether the peer sent anything since the keepalive last looked.
         self._heard = False
         # RFC 6455 5.5.3: while the peer does not read, only the latest ping
@@ -130,7 +132,7 @@ class Session:
         self.stats = SessionStats(self._protocol, transport)
         interval = self._settings.ping_interval
         if interval is not None:
-            self._keepalive_timer = self._loop.call_later(interval, self._keepalive)
+            self._wait_keepalive(interval, self._keepalive)
         if self._sessions is not None:
             self._sessions.add(self)
         transport.write(head)
@@ -164,12 +166,12 @@ class Session:
         if self._read_timer is not None:
             self._read_timer.cancel()
             self._read_timer = None
-        if self._close_timer is not None:
-            self._close_timer.cancel()
-            self._close_timer = None
-        if self._keepalive_timer is not None:
-            self._keepalive_timer.cancel()
-            self._keepalive_timer = None
+        if self._close_timers is not None:
+            self._close_timers.cancel(self)
+            self._close_timers = None
+        if self._keepalive_timers is not None:
+            self._keepalive_timers.cancel(self)
+            self._keepalive_timers = None
         self._pending_pong = None
         if self._sessions is not None:
             self._sessions.discard(self)
@@ -219,24 +221,26 @@ class Session:
         the peer's Pong could not be seen) is left alone: its peer was heard
         recently enough to fill the buffer.
         """
-        self._keepalive_timer = None
+        self._keepalive_timers = None
         transport = self._transport
         interval = self._settings.ping_interval
         if self._protocol.state is not _OPEN or transport is None or interval is None:
             return
         if self._heard or transport.read_paused:
             self._heard = False
-            self._keepalive_timer = self._loop.call_later(interval, self._keepalive)
+            self._wait_keepalive(interval, self._keepalive)
             return
         frame = self._protocol.send_control(OpcodeType.PING)
         if frame is not None:
             transport.write(frame)
-        self._keepalive_timer = self._loop.call_later(
-            self._settings.ping_timeout, self._ping_timed_out
-        )
+        self._wait_keepalive(self._settings.ping_timeout, self._ping_timed_out)
+
+    def _wait_keepalive(self, delay: float, then: Callable[[], None]) -> None:
+        timers = self._keepalive_timers = timers_for(self._loop, delay)
+        timers.start(self, then)
 
     def _ping_timed_out(self) -> None:
-        self._keepalive_timer = None
+        self._keepalive_timers = None
         if self._heard or self._protocol.state is not _OPEN:
             self._keepalive()
             return
@@ -406,9 +410,10 @@ class Session:
         self._arm_close_timer()
 
     def _arm_close_timer(self) -> None:
-        if self._close_timer is not None:
-            self._close_timer.cancel()
-        self._close_timer = self._loop.call_later(self.close_timeout, self.abort)
+        if self._close_timers is not None:
+            self._close_timers.cancel(self)
+        timers = self._close_timers = timers_for(self._loop, self.close_timeout)
+        timers.start(self, self.abort)
 
     def abort(self) -> None:
         """Drop the TCP connection now, without (the rest of) a closing handshake.

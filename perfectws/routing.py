@@ -678,7 +678,7 @@ class Routing:
 
     Swift: ``public struct Routing { static public var Routes = RouteMap() }``
 
-    The seed registers its routes here::
+    Perfect 1.x's echo example registers its routes here::
 
         Routing.Routes["*"] = static_files            # every method
         Routing.Routes[GET, "/echo"] = echo_upgrade

@@ -61,7 +61,7 @@ class HTTPServer:
     the port (``server_port=0`` picks a free one), and later :meth:`stop`.
 
     When no routes were added, the process-wide ``Routing.Routes`` registry of
-    Perfect 1.x is served, so a port of the seed's ``Routing.Routes[...] = ...``
+    Perfect 1.x is served, so a port of Perfect 1.x's ``Routing.Routes[...] = ...``
     lines works unchanged.
 
     ``start()`` runs on uvloop when it is installed (``pip install

@@ -37,11 +37,11 @@ class StaticFileHandler:
     """Serves the files under ``document_root``.
 
     Swift: ``StaticFileHandler(documentRoot: String, allowResponseFilters:
-    Bool = false, chunkedBufferSize: Int)``; in Perfect 1.x (the seed),
+    Bool = false, chunkedBufferSize: Int)``; in Perfect 1.x,
     ``StaticFileHandler()`` with the server's document root.
 
     Without ``document_root`` it serves the root of the server that received
-    the request (``HTTPServer(document_root=...)``), as the seed does.
+    the request (``HTTPServer(document_root=...)``), as Perfect 1.x does.
 
     * ``GET /`` and any path ending in ``/`` serve that folder's ``index.html``;
       a folder asked for without the slash is redirected (301) to it, query

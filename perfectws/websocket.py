@@ -106,7 +106,7 @@ class WebSocket(Session):
         """
         self._begin_read(callback, False)
 
-    #: Perfect 1.x spelling (the seed's prose says ``readBinaryMessage``).
+    #: Perfect 1.x spelling (``readBinaryMessage``).
     read_binary_message = read_bytes_message
 
     def send_string_message(

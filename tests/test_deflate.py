@@ -215,7 +215,7 @@ async def test_negotiation_matrix_with_websockets(
             text = message.decode("latin-1") if isinstance(message, bytes) else message
             await ws.send(text)
             assert await ws.recv() == text
-        # The seed's EchoHandler answers each frame of a fragmented message
+        # Perfect's EchoHandler answers each frame of a fragmented message
         # with a message of its own: one read, one frame, inflated.
         await ws.send(["a" * 10, "b" * 20_000, "c"])
         for part in ("a" * 10, "b" * 20_000, "c"):

@@ -316,3 +316,26 @@ async def test_a_message_of_many_tiny_frames_holds_no_memory(
     assert ws._transport is not None and len(ws._transport.buf) <= 512 * 1024
     assert worst < timeout(0.5)
     client.close()
+
+
+async def test_fixed_delay_timers_fire_in_order_and_let_go_of_the_loop() -> None:
+    """perfectws/_timers.py's own contract: order, restart, cancel, no leftovers."""
+    from perfectws import _timers
+
+    loop = asyncio.get_running_loop()
+    fired: list[str] = []
+    timers = _timers.timers_for(loop, 0.05)
+    timers.start("a", lambda: fired.append("a"))
+    timers.start("b", lambda: fired.append("b"))
+    timers.start("c", lambda: fired.append("c"))
+    timers.start("a", lambda: fired.append("a again"))  # restarted: now last
+    timers.cancel("b")
+    await asyncio.sleep(0.15)
+    assert fired == ["c", "a again"]
+    assert (loop, 0.05) not in _timers._timers  # idle: forgotten
+    timers = _timers.timers_for(loop, 0.05)
+    timers.start("d", lambda: fired.append("d"))
+    timers.cancel("d")
+    assert (loop, 0.05) not in _timers._timers
+    await asyncio.sleep(0.1)
+    assert fired == ["c", "a again"]
