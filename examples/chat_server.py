@@ -269,6 +269,18 @@ def main() -> None:
         "--processes", type=int, default=1, help="worker processes (default: 1)"
     )
     parser.add_argument(
+        "--ping-interval",
+        type=lambda v: None if v == "off" else float(v),
+        default=20.0,
+        help="seconds of silence before a keepalive ping; 'off' for none (default: 20)",
+    )
+    parser.add_argument(
+        "--ping-timeout",
+        type=float,
+        default=20.0,
+        help="seconds a ping may go unanswered before 1011 (default: 20)",
+    )
+    parser.add_argument(
         "--redis",
         metavar="URL",
         help="share the room through Redis, e.g. redis://127.0.0.1:6379/0",
@@ -295,6 +307,8 @@ def main() -> None:
         server_address=args.host,
         document_root=WEBROOT,
         processes=args.processes,
+        ping_interval=args.ping_interval,
+        ping_timeout=args.ping_timeout,
     )
     server.add_routes(routes)
     print(

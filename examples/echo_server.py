@@ -131,6 +131,18 @@ def main() -> None:
         "(default: 10)",
     )
     parser.add_argument(
+        "--ping-interval",
+        type=lambda v: None if v == "off" else float(v),
+        default=20.0,
+        help="seconds of silence before a keepalive ping; 'off' for none (default: 20)",
+    )
+    parser.add_argument(
+        "--ping-timeout",
+        type=float,
+        default=20.0,
+        help="seconds a ping may go unanswered before 1011 (default: 20)",
+    )
+    parser.add_argument(
         "--processes", type=int, default=1, help="worker processes (default: 1)"
     )
     parser.add_argument("--cert", help="TLS certificate (path or PEM): serve https")
@@ -160,6 +172,8 @@ def main() -> None:
         processes=args.processes,
         use_uvloop=not args.no_uvloop,
         shutdown_timeout=args.shutdown_timeout,
+        ping_interval=args.ping_interval,
+        ping_timeout=args.ping_timeout,
     )
     if args.cert is not None:
         # Perfect's `server.ssl = (sslCert:, sslKey:)`: https and wss on this port.

@@ -21,6 +21,7 @@ from perfectws import (
     WebSocket,
     WebSocketHandler,
 )
+from tests.example_process import run_example
 from tests.helpers import Served, echo_routes, timeout
 from tests.rawws import RawClient, close_payload, frame, handshake
 
@@ -339,3 +340,20 @@ async def test_fixed_delay_timers_fire_in_order_and_let_go_of_the_loop() -> None
     assert (loop, 0.05) not in _timers._timers
     await asyncio.sleep(0.1)
     assert fired == ["c", "a again"]
+
+
+async def test_the_echo_example_takes_the_keepalive_flags(tmp_path: Any) -> None:
+    """examples/echo_server.py --ping-interval/--ping-timeout: a dead peer gets 1011."""
+    with run_example(
+        "echo_server.py", tmp_path, "--ping-interval", "0.2", "--ping-timeout", "0.3"
+    ) as server:
+        client = await RawClient.connect(server.port, handshake())  # never answers
+        opcode, _, _ = await client.recv_frame()
+        assert opcode == 0x9
+        assert await client.recv_close() == (1011, b"keepalive ping timeout")
+        client.close()
+        # And a client that answers pings (websockets does) is kept.
+        async with connect(server.ws_url(), subprotocols=["echo"]) as ws:
+            await asyncio.sleep(0.8)
+            await ws.send("alive")
+            assert await asyncio.wait_for(ws.recv(), timeout(2)) == "alive"
