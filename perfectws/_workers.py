@@ -60,63 +60,80 @@ def supervise(count: int, sockets: Sequence[socket.socket]) -> bool:
     further stop signal on to every worker; a second one makes the workers
     stop at once.
     """
-    workers: dict[int, float] = {}  # pid -> when it started
-    # A set, not a bool: the signal handler changes it under the loop below.
-    stopping: set[bool] = set()
+    supervisor = _Supervisor(sockets)
+    # Stop signals stay blocked around every fork: one that arrived in between
+    # would reach the parent before it knows the new worker's pid.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    for _ in range(count):
+        if supervisor.fork():
+            return True
+    signal.signal(signal.SIGTERM, supervisor.on_stop_signal)
+    signal.signal(signal.SIGINT, supervisor.on_stop_signal)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    return supervisor.wait()
 
-    def on_stop_signal(signum: int, frame: object) -> None:
-        if not stopping:
-            stopping.add(True)
+
+class _Supervisor:
+    """The parent's state: its workers, and whether a stop signal came."""
+
+    def __init__(self, sockets: Sequence[socket.socket]) -> None:
+        self.sockets = sockets
+        self.workers: dict[int, float] = {}  # pid -> when it started
+        # Set by the signal handler, under the loop in wait().
+        self.stopping = False
+
+    def on_stop_signal(self, signum: int, frame: object) -> None:
+        if not self.stopping:
+            self.stopping = True
             # New connections must be refused from now on: the workers close
             # their copies as they begin to drain, this is the last one.
-            for sock in sockets:
+            for sock in self.sockets:
                 sock.close()
-        for pid in list(workers):
+        for pid in list(self.workers):
             try:
                 os.kill(pid, signum)
             except ProcessLookupError:
                 pass
 
-    def fork() -> bool:
+    def fork(self) -> bool:
         """Fork one worker; True in the worker."""
         pid = os.fork()
         if pid == 0:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             return True
-        workers[pid] = time.monotonic()
+        self.workers[pid] = time.monotonic()
         return False
 
-    # Stop signals stay blocked around every fork: one that arrived in between
-    # would reach the parent before it knows the new worker's pid.
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    for _ in range(count):
-        if fork():
-            return True
-    signal.signal(signal.SIGTERM, on_stop_signal)
-    signal.signal(signal.SIGINT, on_stop_signal)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    while workers:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        started = workers.pop(pid, None)
-        if started is None or stopping:
-            continue
-        logger.warning("worker %d %s; starting a new one", pid, _describe(status))
+    def wait(self) -> bool:
+        """Replace workers that die until a stop signal; True in a new worker."""
+        while self.workers:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            started = self.workers.pop(pid, None)
+            if started is None or self.stopping:
+                continue
+            logger.warning("worker %d %s; starting a new one", pid, _describe(status))
+            if self.respawn(started):
+                return True
+        return False
+
+    def respawn(self, started: float) -> bool:
+        """Fork a replacement, not sooner than RESPAWN_DELAY after ``started``."""
         if time.monotonic() - started < RESPAWN_DELAY:
             time.sleep(RESPAWN_DELAY)
-            if stopping:
-                continue
+            if self.stopping:
+                return False
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-        if stopping:  # a stop signal came during the sleep
+        if self.stopping:  # a stop signal came during the sleep
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-            continue
-        if fork():
+            return False
+        if self.fork():
             return True
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    return False
+        return False
 
 
 def _describe(status: int) -> str:

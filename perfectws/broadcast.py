@@ -71,26 +71,9 @@ def broadcast(
             ``text=True`` was given bytes that are not UTF-8, so cannot be
             sent as text. Raised before anything is sent.
     """
-    if isinstance(message, str):
-        payload = message.encode()
-        opcode = OpcodeType.BINARY if text is False else OpcodeType.TEXT
-    elif isinstance(message, bytes | bytearray | memoryview):
-        payload = bytes(message)
-        opcode = OpcodeType.BINARY
-        if text:
-            try:
-                payload.decode()
-            except UnicodeDecodeError as exc:
-                raise MessageTypeError(
-                    "broadcast(text=True) needs UTF-8 bytes"
-                ) from exc
-            opcode = OpcodeType.TEXT
-    else:
-        raise MessageTypeError(
-            f"broadcast() sends str or bytes, not {type(message).__name__}"
-        )
-    frame = encode_frame(opcode, payload)
-    size = len(payload)
+    frame, size = _encode(message, text)
+    # The loop stays inline: it runs once per recipient, so a helper there
+    # would add a Python call per socket to every broadcast.
     sent = 0
     for ws in sockets:
         try:
@@ -114,3 +97,28 @@ def broadcast(
                 "skipped broadcast to %r: it is sending a fragmented message", ws
             )
     return sent
+
+
+def _encode(
+    message: str | bytes | bytearray | memoryview, text: bool | None
+) -> tuple[bytes, int]:
+    """The one frame every socket is sent, and its payload's length."""
+    if isinstance(message, str):
+        payload = message.encode()
+        opcode = OpcodeType.BINARY if text is False else OpcodeType.TEXT
+    elif isinstance(message, bytes | bytearray | memoryview):
+        payload = bytes(message)
+        opcode = OpcodeType.BINARY
+        if text:
+            try:
+                payload.decode()
+            except UnicodeDecodeError as exc:
+                raise MessageTypeError(
+                    "broadcast(text=True) needs UTF-8 bytes"
+                ) from exc
+            opcode = OpcodeType.TEXT
+    else:
+        raise MessageTypeError(
+            f"broadcast() sends str or bytes, not {type(message).__name__}"
+        )
+    return encode_frame(opcode, payload), len(payload)

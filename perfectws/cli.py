@@ -77,64 +77,97 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "target", nargs="?", default=_env("APP"), help=_TARGET_HELP + "[PERFECTWS_APP]"
     )
+    # In --help order: where to listen, the WebSocket limits, logging, proxies
+    # and probes.
+    _add_listen_options(p)
+    _add_websocket_options(p)
+    _add_logging_options(p)
+    _add_proxy_and_probe_options(p)
+    return p
 
-    def opt(flag: str, env: str, helptext: str, **kw: Any) -> None:
-        p.add_argument(
-            flag,
-            default=_env(env, kw.pop("default", None)),
-            help=f"{helptext} [PERFECTWS_{env}]",
-            **kw,
-        )
 
-    def switch(flag: str, env: str, helptext: str) -> None:
-        p.add_argument(
-            flag,
-            action="store_true",
-            default=_env_flag(env),
-            help=f"{helptext} [PERFECTWS_{env}]",
-        )
+def _opt(
+    p: argparse.ArgumentParser, flag: str, env: str, helptext: str, **kw: Any
+) -> None:
+    p.add_argument(
+        flag,
+        default=_env(env, kw.pop("default", None)),
+        help=f"{helptext} [PERFECTWS_{env}]",
+        **kw,
+    )
 
-    opt(
+
+def _switch(p: argparse.ArgumentParser, flag: str, env: str, helptext: str) -> None:
+    p.add_argument(
+        flag,
+        action="store_true",
+        default=_env_flag(env),
+        help=f"{helptext} [PERFECTWS_{env}]",
+    )
+
+
+def _add_listen_options(p: argparse.ArgumentParser) -> None:
+    _opt(
+        p,
         "--host",
         "HOST",
         "address to listen on; 0.0.0.0 is every interface "
         "(default: 127.0.0.1, or the HTTPServer's own)",
     )
-    opt(
+    _opt(
+        p,
         "--port",
         "PORT",
         "TCP port; 0 picks a free one (default: 8181, or the HTTPServer's own)",
         type=int,
     )
-    opt(
+    _opt(
+        p,
         "--processes",
         "PROCESSES",
         "worker processes sharing the port (default: 1)",
         type=int,
     )
-    opt("--document-root", "DOCUMENT_ROOT", "HTTPServer.document_root (static files)")
-    opt("--ssl-certfile", "SSL_CERTFILE", "TLS certificate chain (PEM)")
-    opt("--ssl-keyfile", "SSL_KEYFILE", "TLS private key (PEM), if not in the certfile")
-    opt(
+    _opt(
+        p, "--document-root", "DOCUMENT_ROOT", "HTTPServer.document_root (static files)"
+    )
+    _opt(p, "--ssl-certfile", "SSL_CERTFILE", "TLS certificate chain (PEM)")
+    _opt(
+        p,
+        "--ssl-keyfile",
+        "SSL_KEYFILE",
+        "TLS private key (PEM), if not in the certfile",
+    )
+
+
+def _add_websocket_options(p: argparse.ArgumentParser) -> None:
+    _opt(
+        p,
         "--ping-interval",
         "PING_INTERVAL",
         "seconds between keep-alive pings",
         type=float,
     )
-    opt(
+    _opt(
+        p,
         "--ping-timeout",
         "PING_TIMEOUT",
         "seconds to wait for a pong before closing",
         type=float,
     )
-    opt(
+    _opt(
+        p,
         "--max-message-size",
         "MAX_MESSAGE_SIZE",
         "bytes; larger WebSocket messages close with 1009",
         type=int,
     )
-    opt("--redis", "REDIS", "redis:// URL for fan-out between processes and hosts")
-    opt(
+    _opt(p, "--redis", "REDIS", "redis:// URL for fan-out between processes and hosts")
+
+
+def _add_logging_options(p: argparse.ArgumentParser) -> None:
+    _opt(
+        p,
         "--log-level",
         "LOG_LEVEL",
         "debug, info, warning or error (default: info)",
@@ -142,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=str.lower,
         choices=["debug", "info", "warning", "error"],
     )
-    opt(
+    _opt(
+        p,
         "--log-format",
         "LOG_FORMAT",
         "text, or json: one object per line (default: text)",
@@ -150,25 +184,34 @@ def build_parser() -> argparse.ArgumentParser:
         type=str.lower,
         choices=["text", "json"],
     )
-    switch("--no-access-log", "NO_ACCESS_LOG", "no line per request (perfectws.access)")
-    switch(
-        "--proxy-headers", "PROXY_HEADERS", "trust X-Forwarded-For/-Proto and Forwarded"
+    _switch(
+        p, "--no-access-log", "NO_ACCESS_LOG", "no line per request (perfectws.access)"
     )
-    opt(
+
+
+def _add_proxy_and_probe_options(p: argparse.ArgumentParser) -> None:
+    _switch(
+        p,
+        "--proxy-headers",
+        "PROXY_HEADERS",
+        "trust X-Forwarded-For/-Proto and Forwarded",
+    )
+    _opt(
+        p,
         "--forwarded-allow-ips",
         "FORWARDED_ALLOW_IPS",
         "proxies whose forwarding headers are trusted: addresses, networks or * "
         "(default: 127.0.0.1)",
         default="127.0.0.1",
     )
-    switch("--health-checks", "HEALTH_CHECKS", "answer GET /healthz and /readyz")
-    switch("--metrics", "METRICS", "answer GET /metrics (needs perfectws[metrics])")
-    switch(
+    _switch(p, "--health-checks", "HEALTH_CHECKS", "answer GET /healthz and /readyz")
+    _switch(p, "--metrics", "METRICS", "answer GET /metrics (needs perfectws[metrics])")
+    _switch(
+        p,
         "--no-uvloop",
         "NO_UVLOOP",
         "use asyncio's own event loop even if uvloop is installed",
     )
-    return p
 
 
 class CLIError(ConfigurationError):

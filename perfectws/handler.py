@@ -144,69 +144,14 @@ class WebSocketHandler:
 
         Swift: ``func handleRequest(request: HTTPRequest, response: HTTPResponse)``
         """
-        headers = request.headers
-        if request.method is not HTTPMethod.GET:
-            response.set_header("Allow", "GET")
-            _refuse(
-                response,
-                HTTPStatus.METHOD_NOT_ALLOWED,
-                "a WebSocket upgrade must be a GET request",
-            )
-            return
-        upgrade = headers.get("Upgrade", "")
-        connection_tokens = headers.get("Connection", "").lower()
-        key = headers.get("Sec-WebSocket-Key")
-        version = headers.get("Sec-WebSocket-Version")
-        missing = [
-            header
-            for header, ok in (
-                ("Upgrade: websocket", upgrade.lower() == "websocket"),
-                (
-                    "Connection: Upgrade",
-                    "upgrade" in [t.strip() for t in connection_tokens.split(",")],
-                ),
-                ("Sec-WebSocket-Key", key is not None),
-                ("Sec-WebSocket-Version", version is not None),
-            )
-            if not ok
-        ]
-        if missing or key is None or version is None:
-            _refuse(
-                response,
-                HTTPStatus.BAD_REQUEST,
-                "this is a WebSocket endpoint: the upgrade request lacks "
-                + ", ".join(missing),
-            )
-            return
-        if version.strip() != "13":
-            response.set_header("Sec-WebSocket-Version", "13")
-            _refuse(
-                response,
-                HTTPStatus.BAD_REQUEST,
-                f"WebSocket protocol version {version} not supported. "
-                "Supported protocol versions are: [13]",
-            )
-            return
-        if not _valid_key(key):
-            _refuse(
-                response,
-                HTTPStatus.BAD_REQUEST,
-                "Sec-WebSocket-Key must be 16 bytes in base64",
-            )
-            return
-        origin = headers.get("Origin")
-        if origin is not None and not self.check_origin(origin, request):
-            logger.debug("refused WebSocket from origin %r on %s", origin, request.path)
-            _refuse(
-                response,
-                HTTPStatus.FORBIDDEN,
-                f"origin {origin} is not allowed: add it to "
-                "WebSocketHandler(allowed_origins=...)",
-            )
+        # Each check refuses with its own status and text (tests/test_handshake.py
+        # pins them), in Perfect's order: method, headers, version, key, origin.
+        key = _checked_key(request, response)
+        if key is None or not self._origin_ok(request, response):
             return
         protocols = [
             p.strip()
-            for p in headers.get("Sec-WebSocket-Protocol", "").split(",")
+            for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
             if p.strip()
         ]
         handler = self.handler_producer(request, protocols)
@@ -215,6 +160,32 @@ class WebSocketHandler:
                 response, HTTPStatus.BAD_REQUEST, "WebSocket protocols not supported."
             )
             return
+        head, agreement = self._head(request, response, key, protocols, handler)
+        _upgrade(request, response, handler, head, self.max_message_size, agreement)
+
+    def _origin_ok(self, request: HTTPRequest, response: HTTPResponse) -> bool:
+        """Whether ``Origin`` (if sent) passes ``check_origin``; refuse if not."""
+        origin = request.headers.get("Origin")
+        if origin is None or self.check_origin(origin, request):
+            return True
+        logger.debug("refused WebSocket from origin %r on %s", origin, request.path)
+        _refuse(
+            response,
+            HTTPStatus.FORBIDDEN,
+            f"origin {origin} is not allowed: add it to "
+            "WebSocketHandler(allowed_origins=...)",
+        )
+        return False
+
+    def _head(
+        self,
+        request: HTTPRequest,
+        response: HTTPResponse,
+        key: str,
+        protocols: list[str],
+        handler: WebSocketSessionHandler,
+    ) -> tuple[bytes, Agreement | None]:
+        """The 101 response head, and the permessage-deflate agreement if any."""
         accept = base64.b64encode(hashlib.sha1(key.strip().encode() + _GUID).digest())
         lines = [
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
@@ -228,7 +199,7 @@ class WebSocketHandler:
         agreement = None
         if self.compression is not None:
             agreement = negotiate(
-                headers.get_list("Sec-WebSocket-Extensions"), self.compression
+                request.headers.get_list("Sec-WebSocket-Extensions"), self.compression
             )
             if agreement is not None:
                 lines.append(
@@ -237,14 +208,7 @@ class WebSocketHandler:
                     + b"\r\n"
                 )
         lines.append(b"\r\n")
-        _upgrade(
-            request,
-            response,
-            handler,
-            b"".join(lines),
-            self.max_message_size,
-            agreement,
-        )
+        return b"".join(lines), agreement
 
     def _same_origin_or_allowed(self, origin: str, request: HTTPRequest) -> bool:
         normalized = origin.rstrip("/").lower()
@@ -252,6 +216,67 @@ class WebSocketHandler:
             return True
         host = request.headers.get("Host", "").lower()
         return bool(host) and urlsplit(normalized).netloc == host
+
+
+def _checked_key(request: HTTPRequest, response: HTTPResponse) -> str | None:
+    """The ``Sec-WebSocket-Key`` of an RFC 6455 upgrade, or ``None`` once refused."""
+    if request.method is not HTTPMethod.GET:
+        response.set_header("Allow", "GET")
+        _refuse(
+            response,
+            HTTPStatus.METHOD_NOT_ALLOWED,
+            "a WebSocket upgrade must be a GET request",
+        )
+        return None
+    key = request.headers.get("Sec-WebSocket-Key")
+    version = request.headers.get("Sec-WebSocket-Version")
+    missing = _missing_headers(request, key, version)
+    if missing or key is None or version is None:
+        _refuse(
+            response,
+            HTTPStatus.BAD_REQUEST,
+            "this is a WebSocket endpoint: the upgrade request lacks "
+            + ", ".join(missing),
+        )
+        return None
+    if version.strip() != "13":
+        response.set_header("Sec-WebSocket-Version", "13")
+        _refuse(
+            response,
+            HTTPStatus.BAD_REQUEST,
+            f"WebSocket protocol version {version} not supported. "
+            "Supported protocol versions are: [13]",
+        )
+        return None
+    if not _valid_key(key):
+        _refuse(
+            response,
+            HTTPStatus.BAD_REQUEST,
+            "Sec-WebSocket-Key must be 16 bytes in base64",
+        )
+        return None
+    return key
+
+
+def _missing_headers(
+    request: HTTPRequest, key: str | None, version: str | None
+) -> list[str]:
+    """The upgrade headers RFC 6455 section 4.2.1 requires that are absent or wrong."""
+    upgrade = request.headers.get("Upgrade", "")
+    connection_tokens = request.headers.get("Connection", "").lower()
+    return [
+        header
+        for header, ok in (
+            ("Upgrade: websocket", upgrade.lower() == "websocket"),
+            (
+                "Connection: Upgrade",
+                "upgrade" in [t.strip() for t in connection_tokens.split(",")],
+            ),
+            ("Sec-WebSocket-Key", key is not None),
+            ("Sec-WebSocket-Version", version is not None),
+        )
+        if not ok
+    ]
 
 
 def _valid_key(key: str) -> bool:

@@ -155,35 +155,35 @@ def launch(
             "launch takes one of: servers, name=/port=, configuration_data=, "
             "configuration_file="
         )
-    run_as: str | None = None
-    chosen: list[Server]
     if servers:
-        for server in servers:
-            if not isinstance(server, Server):
-                raise ConfigurationError(
-                    f"launch takes HTTPServer.Server values, not {server!r}"
-                )
-        chosen = list(servers)
-    elif name is not None or port is not None:
+        return _run(_checked_servers(servers), None)
+    if name is not None or port is not None:
         if name is None or port is None:
             raise ConfigurationError("launch(name=, port=) needs both name and port")
-        chosen = [
-            Server.server(
-                name,
-                port,
-                routes,
-                request_filters,
-                response_filters,
-                document_root=document_root,
+        server = Server.server(
+            name,
+            port,
+            routes,
+            request_filters,
+            response_filters,
+            document_root=document_root,
+        )
+        return _run([server], None)
+    if configuration_data is None:
+        path = configuration_file or configuration_path
+        assert path is not None
+        configuration_data = _read_json(path)
+    return _run(*servers_from_configuration(configuration_data))
+
+
+def _checked_servers(servers: tuple[Server, ...]) -> list[Server]:
+    # Typed callers cannot get this wrong; untyped ones can.
+    for server in servers:
+        if not isinstance(server, Server):
+            raise ConfigurationError(
+                f"launch takes HTTPServer.Server values, not {server!r}"
             )
-        ]
-    else:
-        if configuration_data is None:
-            path = configuration_file or configuration_path
-            assert path is not None
-            configuration_data = _read_json(path)
-        chosen, run_as = servers_from_configuration(configuration_data)
-    return _run(chosen, run_as)
+    return list(servers)
 
 
 def _read_json(path: str) -> dict[str, Any]:

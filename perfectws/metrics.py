@@ -65,6 +65,8 @@ class ServerMetrics:
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        # Long (issue 10), but it is a list: one metric per statement, each with
+        # its name and help text as Prometheus shows them.
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.http_requests = Counter(

@@ -4,11 +4,9 @@ Swift: ``Sources/PerfectHTTP/Routing.swift`` (``Route``, ``Routes``, ``RouteNode
 ``routeTrailingWildcardKey``) and Perfect 1.x ``PerfectLib/Routing.swift``
 (``Routing.Routes``, ``RouteMap``).
 
-A route pattern is a list of path components. ``{name}`` is a variable, ``*``
-matches one component, ``**`` matches the rest of the path (last component
-only), a trailing ``/`` is a component of its own and anything else is a literal,
-compared case-insensitively. At each level of the tree the matcher tries, with
-backtracking: variables, then the literal, then ``*``, then ``**``.
+This module is the public API and the checks that need it (methods, handlers,
+duplicate routes); the pattern syntax, the tree and the matcher are in
+``perfectws/_route_tree.py``.
 
 Patterns are compiled into a tree of dicts when they are registered, and every
 mistake in one raises :class:`~perfectws.exceptions.RouteError` there and then,
@@ -21,6 +19,7 @@ import enum
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, ClassVar, NamedTuple, cast, overload
 
+from ._route_tree import TRAILING_KEY, Entry, Forest, Pattern, format_pattern, parse
 from .exceptions import ArgumentError, RouteError
 from .method import HTTPMethod
 
@@ -37,7 +36,7 @@ __all__ = [
     "Routing",
 ]
 
-ROUTE_TRAILING_WILDCARD_KEY = "_trailing_wildcard_"
+ROUTE_TRAILING_WILDCARD_KEY = TRAILING_KEY
 """The ``url_variables`` key under which ``**`` stores the rest of the path.
 
 Swift: ``public let routeTrailingWildcardKey = "_trailing_wildcard_"``
@@ -51,108 +50,6 @@ Swift: ``public typealias RequestHandler = (HTTPRequest, HTTPResponse) -> ()``
 
 # Every method Perfect's ``HTTPMethod.allMethods`` lists, in its order.
 _ALL_METHODS: tuple[HTTPMethod, ...] = tuple(HTTPMethod)
-
-# Pattern tokens. Literals are stored lower-cased, variables by name.
-_WILDCARD = "*"
-_TRAILING = "**"
-
-
-class _Token(NamedTuple):
-    kind: str  # "lit", "var", "*" or "**"
-    text: str  # the component as written
-    key: str  # a literal lower-cased, a variable's name, or the kind
-
-
-class _Pattern(NamedTuple):
-    tokens: tuple[_Token, ...]
-    # Whether the pattern ends in "/", a component of its own. A pattern with no
-    # tokens also sets it, as Perfect's ``baseUri + "/" + uri`` does: prefixed
-    # by a base, ``""`` and ``"/"`` both mean ``"<base>/"``.
-    slash: bool
-
-
-def _parse(uri: object, *, what: str = "route") -> _Pattern:
-    if not isinstance(uri, str):
-        label = "route uri" if what == "route" else what
-        hint = ""
-        if what == "base_uri" and isinstance(uri, Iterable):
-            # Swift's ``Routes(_ routes: [Route])`` takes the list first.
-            hint = ": pass a list of routes as Routes(routes=[...])"
-        raise RouteError(f"{label} must be a str, not {type(uri).__name__}{hint}")
-    body = uri[1:] if uri.startswith("/") else uri
-    if body.startswith("/"):
-        raise RouteError(
-            f"empty path component in {what} {uri!r}: remove the doubled '/'"
-        )
-    slash = body == "" or body.endswith("/")
-    if body.endswith("/"):
-        body = body[:-1]
-    tokens: list[_Token] = []
-    names: set[str] = set()
-    parts = body.split("/") if body else []
-    for index, part in enumerate(parts):
-        token = _parse_component(uri, part, what)
-        if token.kind == "**" and (index != len(parts) - 1 or slash):
-            raise RouteError(
-                f"'**' must be the last component of {what} {uri!r}: "
-                "it matches the rest of the path, so nothing can follow it"
-            )
-        if token.kind in ("var", "**"):
-            name = token.key if token.kind == "var" else ROUTE_TRAILING_WILDCARD_KEY
-            if name in names:
-                raise RouteError(
-                    f"variable {name!r} appears twice in {what} {uri!r}: "
-                    "give each variable its own name"
-                )
-            names.add(name)
-        tokens.append(token)
-    return _Pattern(tuple(tokens), slash)
-
-
-def _parse_component(uri: str, part: str, what: str) -> _Token:
-    if part == "":
-        raise RouteError(
-            f"empty path component in {what} {uri!r}: remove the doubled '/'"
-        )
-    if part == _WILDCARD or part == _TRAILING:
-        return _Token(part, part, part)
-    if "*" in part:
-        raise RouteError(
-            f"component {part!r} of {what} {uri!r} mixes '*' with other text: "
-            "'*' and '**' only match whole components"
-        )
-    if part.startswith("{") and part.endswith("}") and len(part) >= 2:
-        name = part[1:-1]
-        if not name:
-            raise RouteError(
-                f"empty variable name '{{}}' in {what} {uri!r}: write '{{name}}'"
-            )
-        if "{" not in name and "}" not in name:
-            return _Token("var", part, name)
-    if "{" in part or "}" in part:
-        raise RouteError(
-            f"component {part!r} of {what} {uri!r} is not a variable: "
-            "a variable is a whole component written '{name}'"
-        )
-    return _Token("lit", part, part.lower())
-
-
-def _format(pattern: _Pattern) -> str:
-    text = "/" + "/".join(token.text for token in pattern.tokens)
-    if pattern.slash and pattern.tokens:
-        text += "/"
-    return text
-
-
-def _shape(pattern: _Pattern) -> tuple[str, ...]:
-    """The pattern as the matcher sees it: the key duplicates are found by."""
-    shape: list[str] = []
-    for kind, _, key in pattern.tokens:
-        # Variable names are erased: "/a/{x}" and "/a/{y}" can never both match.
-        shape.append("l" + key if kind == "lit" else kind)
-    if pattern.slash and pattern.tokens:
-        shape.append("/")
-    return tuple(shape)
 
 
 def _check_handler(handler: object) -> RequestHandler:
@@ -230,23 +127,23 @@ class Route:
                 )
         else:
             chosen = _ALL_METHODS
-        self._init(_parse(uri), chosen, _check_handler(handler))
+        self._init(parse(uri), chosen, _check_handler(handler))
 
     def _init(
         self,
-        pattern: _Pattern,
+        pattern: Pattern,
         methods: tuple[HTTPMethod, ...],
         handler: RequestHandler,
     ) -> None:
         self._pattern = pattern
         self.methods = methods
-        self.uri = _format(pattern)
+        self.uri = format_pattern(pattern)
         self.handler = handler
 
     @classmethod
     def _make(
         cls,
-        pattern: _Pattern,
+        pattern: Pattern,
         methods: tuple[HTTPMethod, ...],
         handler: RequestHandler,
     ) -> Route:
@@ -254,13 +151,13 @@ class Route:
         route._init(pattern, methods, handler)
         return route
 
-    def _prefixed(self, base: _Pattern) -> Route:
+    def _prefixed(self, base: Pattern) -> Route:
         if not base.tokens:
             return self
-        pattern = _Pattern(base.tokens + self._pattern.tokens, self._pattern.slash)
+        pattern = Pattern(base.tokens + self._pattern.tokens, self._pattern.slash)
         # The base and the route may each name a variable; together they must
         # still be distinct, or one value would silently overwrite the other.
-        _parse(_format(pattern))
+        parse(format_pattern(pattern))
         return Route._make(pattern, self.methods, self.handler)
 
     def __repr__(self) -> str:
@@ -284,100 +181,6 @@ class RouteMatch(NamedTuple):
     """The route's handler."""
     url_variables: dict[str, str]
     """``{name}`` values, and the ``**`` rest under ``ROUTE_TRAILING_WILDCARD_KEY``."""
-
-
-class _Node:
-    """One level of the route tree (Swift: ``RouteNode`` and its subclasses)."""
-
-    __slots__ = ("handler", "literals", "slash", "trailing", "variables", "wildcard")
-
-    def __init__(self) -> None:
-        self.handler: RequestHandler | None = None
-        self.literals: dict[str, _Node] = {}
-        # In registration order, as Perfect tries them; one node per name.
-        self.variables: list[tuple[str, _Node]] = []
-        self.wildcard: _Node | None = None
-        # "**" and a trailing "/" end a pattern, so they need only a handler.
-        self.trailing: RequestHandler | None = None
-        self.slash: RequestHandler | None = None
-
-    def insert(self, pattern: _Pattern, handler: RequestHandler) -> None:
-        node = self
-        for kind, _, key in pattern.tokens:
-            if kind == "lit":
-                child = node.literals.get(key)
-                if child is None:
-                    child = node.literals[key] = _Node()
-                node = child
-            elif kind == "var":
-                for name, existing in node.variables:
-                    if name == key:
-                        node = existing
-                        break
-                else:
-                    child = _Node()
-                    node.variables.append((key, child))
-                    node = child
-            elif kind == "*":
-                if node.wildcard is None:
-                    node.wildcard = _Node()
-                node = node.wildcard
-            else:
-                node.trailing = handler
-                return
-        if pattern.slash and pattern.tokens:
-            node.slash = handler
-        else:
-            node.handler = handler
-
-
-def _find(
-    node: _Node,
-    parts: list[str],
-    index: int,
-    slash: bool,
-    variables: dict[str, str],
-) -> RequestHandler | None:
-    # Each tree node is tried at one index only (the depth it sits at), so even
-    # with backtracking a lookup visits every node at most once.
-    if index < len(parts):
-        part = parts[index]
-        for name, child in node.variables:
-            found = _find(child, parts, index + 1, slash, variables)
-            if found is not None:
-                variables[name] = part
-                return found
-        child_or_none = node.literals.get(part.lower())
-        if child_or_none is not None:
-            found = _find(child_or_none, parts, index + 1, slash, variables)
-            if found is not None:
-                return found
-        if node.wildcard is not None:
-            found = _find(node.wildcard, parts, index + 1, slash, variables)
-            if found is not None:
-                return found
-        if node.trailing is not None:
-            rest = "/" + "/".join(parts[index:])
-            variables[ROUTE_TRAILING_WILDCARD_KEY] = rest + "/" if slash else rest
-            return node.trailing
-        return None
-    if slash:
-        # The trailing "/" component: a pattern ending in "/" first. Variables
-        # never take it as a value.
-        if node.slash is not None:
-            return node.slash
-    elif node.handler is not None:
-        return node.handler
-    # Perfect lets "*", then "**", match an absent last component (or the
-    # trailing "/"): this is how a "*" route answers "/".
-    if node.wildcard is not None:
-        found = _find(node.wildcard, parts, index, False, variables)
-        if found is not None:
-            return found
-    if node.trailing is not None:
-        variables[ROUTE_TRAILING_WILDCARD_KEY] = "/"
-        return node.trailing
-    return None
 
 
 class _Unset(enum.Enum):
@@ -410,7 +213,7 @@ class Routes:
     chaining and no ``navigator``: :meth:`match` does the lookup.
     """
 
-    __slots__ = ("_any", "_base", "_keys", "_roots", "_routes", "base_uri")
+    __slots__ = ("_base", "_routes", "_tree", "base_uri")
 
     base_uri: str
 
@@ -437,20 +240,17 @@ class Routes:
                 base_uri = routes_or_base
         elif routes_or_base != "":
             raise RouteError("pass the base either positionally or as base_uri=")
-        base = _parse(base_uri, what="base_uri")
+        base = parse(base_uri, what="base_uri")
         if any(token.kind == "**" for token in base.tokens):
             raise RouteError(
                 f"base_uri {base_uri!r} contains '**': "
                 "nothing could follow it, so no route could be added"
             )
-        self._base = _Pattern(base.tokens, False)
+        self._base = Pattern(base.tokens, False)
         #: The normalised prefix. Swift: ``let baseUri: String``
-        self.base_uri = _format(self._base) if base.tokens else ""
+        self.base_uri = format_pattern(self._base) if base.tokens else ""
         self._routes: list[Route] = []
-        self._roots: dict[HTTPMethod, _Node] = {}
-        # Perfect 1.x's method-less root, tried after the method's own tree.
-        self._any = _Node()
-        self._keys: dict[tuple[HTTPMethod | None, tuple[str, ...]], Route] = {}
+        self._tree: Forest[RequestHandler] = Forest()
         self._insert(self._collect(routes))
 
     @overload
@@ -574,7 +374,7 @@ class Routes:
             raise RouteError(
                 f"routes[...] takes a str path or a list of them, not {paths!r}"
             )
-        self._insert([Route._make(_parse(p), methods, checked) for p in patterns])
+        self._insert([Route._make(parse(p), methods, checked) for p in patterns])
 
     def match(self, method: HTTPMethod, path: str) -> RouteMatch | None:
         """Find the handler for a request, or ``None`` (the server answers 404).
@@ -591,20 +391,8 @@ class Routes:
         arrives as ``A``); ``**`` stores the rest exactly as it was in the path
         (Perfect doubles a trailing slash: ``//`` for ``/x/`` on ``/x/**``).
         """
-        parts = [part for part in path.split("/") if part]
-        slash = bool(parts) and path.endswith("/")
-        variables: dict[str, str] = {}
-        root = self._roots.get(method)
-        if root is not None:
-            found = _find(root, parts, 0, slash, variables)
-            if found is not None:
-                return RouteMatch(found, variables)
-        # A failed search writes nothing: values are set only on the way back
-        # out of a successful branch, so no stale variable survives backtracking.
-        found = _find(self._any, parts, 0, slash, variables)
-        if found is not None:
-            return RouteMatch(found, variables)
-        return None
+        found = self._tree.match(method, path)
+        return None if found is None else RouteMatch(*found)
 
     def __len__(self) -> int:
         """The number of routes added (a route with several methods counts once)."""
@@ -640,33 +428,9 @@ class Routes:
 
     def _insert(self, routes: list[Route]) -> None:
         prefixed = [route._prefixed(self._base) for route in routes]
-        # Check everything before touching the tree, so an error leaves the
-        # table exactly as it was.
-        pending: dict[tuple[HTTPMethod | None, tuple[str, ...]], Route] = {}
-        for route in prefixed:
-            shape = _shape(route._pattern)
-            for method in route.methods or (None,):
-                key = (method, shape)
-                existing = self._keys.get(key) or pending.get(key)
-                if existing is not None:
-                    label = method.value if method is not None else "routes[...]"
-                    raise RouteError(
-                        f"duplicate route {label} {route.uri!r}: "
-                        f"{existing.uri!r} already matches the same paths "
-                        "for that method (variable names do not make routes "
-                        "different); remove one or change its pattern"
-                    )
-                pending[key] = route
-        for route in prefixed:
-            if route.methods:
-                for method in route.methods:
-                    root = self._roots.get(method)
-                    if root is None:
-                        root = self._roots[method] = _Node()
-                    root.insert(route._pattern, route.handler)
-            else:
-                self._any.insert(route._pattern, route.handler)
-        self._keys.update(pending)
+        self._tree.add(
+            [Entry(r.methods, r._pattern, r.uri, r.handler) for r in prefixed]
+        )
         self._routes.extend(prefixed)
 
 
