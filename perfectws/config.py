@@ -14,7 +14,8 @@ Configuration data is Perfect's dictionary, keys spelt as in Perfect::
                   "filters": [{"type": "response", "priority": "high",
                                "name": HTTPFilter.content_compression}],
                   "tlsConfig": {"certPath": "cert.pem", "keyPath": "key.pem"},
-                  "shutdownTimeout": 10}]}
+                  "shutdownTimeout": 10, "pingInterval": 20, "pingTimeout": 20,
+                  "closeTimeout": 5, "maxSendQueue": 16777216}]}
 
 A route's ``handler`` is a ``RequestHandler`` ``(request, response)``, a
 handler generator ``(data) -> RequestHandler`` that receives the route's
@@ -25,7 +26,10 @@ filter's ``name`` is a filter generator or a name, likewise.
 ``shutdownTimeout`` is perfectws's own key (Perfect stops at once): the
 seconds a SIGTERM or SIGINT waits for closing handshakes and HTTP requests in
 flight before dropping what is left (``HTTPServer.shutdown_timeout``, default
-10; README "Running in production").
+10; README "Running in production"). So are the WebSocket session defaults
+(:class:`~perfectws.settings.WebSocketSettings`): ``pingInterval`` (seconds,
+or ``null`` for no keepalive), ``pingTimeout``, ``closeTimeout`` and
+``maxSendQueue`` (bytes).
 
 Differs from Perfect: every mistake raises
 :class:`~perfectws.exceptions.ConfigurationError` naming the key
@@ -47,12 +51,21 @@ from .http_handler import HTTPHandler
 from .method import HTTPMethod
 from .routing import Route, Routes
 from .server import HTTPServer
+from .settings import DEFAULT_SETTINGS, WebSocketSettings
 from .tls import TLSConfiguration
 
 __all__ = ["Server"]
 
 RequestFilters = Iterable[tuple[HTTPRequestFilter, HTTPFilterPriority]]
 ResponseFilters = Iterable[tuple[HTTPResponseFilter, HTTPFilterPriority]]
+
+#: perfectws's own server keys for the session defaults, and their fields.
+_SETTINGS_KEYS = {
+    "pingInterval": "ping_interval",
+    "pingTimeout": "ping_timeout",
+    "closeTimeout": "close_timeout",
+    "maxSendQueue": "max_send_queue",
+}
 
 _SERVER_KEYS = (
     "name",
@@ -62,6 +75,7 @@ _SERVER_KEYS = (
     "filters",
     "tlsConfig",
     "shutdownTimeout",
+    *_SETTINGS_KEYS,
 )
 
 
@@ -83,6 +97,7 @@ class Server:
         "routes",
         "shutdown_timeout",
         "tls_config",
+        "websocket_settings",
     )
 
     def __init__(
@@ -96,6 +111,7 @@ class Server:
         response_filters: ResponseFilters = (),
         tls_config: TLSConfiguration | None = None,
         shutdown_timeout: float = 10.0,
+        websocket_settings: WebSocketSettings = DEFAULT_SETTINGS,
     ) -> None:
         if (
             not isinstance(port, int)
@@ -120,6 +136,9 @@ class Server:
         #: Seconds a shutdown waits before dropping what is left. Swift: none
         #: (Perfect stops at once); ``HTTPServer.shutdown_timeout``.
         self.shutdown_timeout = shutdown_timeout
+        #: Keepalive, close timeout and send cap of its WebSocket sessions.
+        #: Swift: none (README "Running in production").
+        self.websocket_settings = websocket_settings
 
     @classmethod
     def server(
@@ -200,6 +219,11 @@ class Server:
         http = HTTPServer(server_port=self.port, server_address=self.address)
         http.server_name = self.name
         http.shutdown_timeout = self.shutdown_timeout
+        settings = self.websocket_settings
+        http.ping_interval = settings.ping_interval
+        http.ping_timeout = settings.ping_timeout
+        http.close_timeout = settings.close_timeout
+        http.max_send_queue = settings.max_send_queue
         http.add_routes(self.routes)
         http.set_request_filters(self.request_filters)
         http.set_response_filters(self.response_filters)
@@ -295,4 +319,28 @@ def _server(data: object, where: str) -> Server:
         response_filters=response_filters,
         tls_config=tls,
         shutdown_timeout=float(shutdown_timeout),
+        websocket_settings=_websocket_settings(data, where),
     )
+
+
+def _websocket_settings(data: Mapping[str, Any], where: str) -> WebSocketSettings:
+    """The session defaults among a server's keys (``pingInterval`` ...)."""
+    values: dict[str, Any] = {}
+    for key, field in _SETTINGS_KEYS.items():
+        if key not in data:
+            continue
+        value = data[key]
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not (number or (value is None and key == "pingInterval")):
+            allowed = (
+                "a number, or null for no keepalive"
+                if key == "pingInterval"
+                else "a number"
+            )
+            raise ConfigurationError(f"{where}.{key}: {allowed}, not {value!r}")
+        values[field] = value
+    try:
+        return WebSocketSettings(**values)
+    except ConfigurationError as error:
+        key = next(k for k, f in _SETTINGS_KEYS.items() if str(error).startswith(f))
+        raise ConfigurationError(f"{where}.{key}: {error}") from None

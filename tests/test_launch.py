@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +192,32 @@ def test_launch_from_a_bad_json_file(tmp_path: Path) -> None:
     path.write_text(json.dumps({"servers": [{"name": "a"}]}))
     with pytest.raises(ConfigurationError, match=r"^servers\[0\]\.port"):
         HTTPServer.launch(configuration_file=str(path))
+
+
+def test_session_defaults_are_configuration_keys() -> None:
+    """pingInterval, pingTimeout, closeTimeout, maxSendQueue reach the HTTPServer."""
+    servers, _ = servers_from_configuration(
+        {
+            "servers": [
+                {
+                    "name": "localhost",
+                    "port": 0,
+                    "pingInterval": None,
+                    "pingTimeout": 3,
+                    "closeTimeout": 2.5,
+                    "maxSendQueue": 1 << 20,
+                }
+            ]
+        }
+    )
+    http = servers[0].http_server()
+    assert (http.ping_interval, http.ping_timeout) == (None, 3)
+    assert (http.close_timeout, http.max_send_queue) == (2.5, 1 << 20)
+    for key, value, text in (
+        ("pingTimeout", 0, "servers[0].pingTimeout: ping_timeout must be"),
+        ("pingTimeout", None, "servers[0].pingTimeout: a number, not None"),
+        ("maxSendQueue", "big", "servers[0].maxSendQueue: a number"),
+    ):
+        data = {"servers": [{"name": "x", "port": 0, key: value}]}
+        with pytest.raises(ConfigurationError, match=re.escape(text)):
+            servers_from_configuration(data)
