@@ -27,6 +27,7 @@ from typing import Any, NoReturn
 from ._logs import LogSetupError, configure
 from ._proxy import TrustedProxies
 from .exceptions import ConfigurationError, PerfectWSError
+from .fanout import REDIS_URL_VARIABLE
 from .routing import Routes, Routing
 from .server import HTTPServer
 
@@ -145,24 +146,34 @@ def _add_websocket_options(p: argparse.ArgumentParser) -> None:
         p,
         "--ping-interval",
         "PING_INTERVAL",
-        "seconds between keep-alive pings",
-        type=float,
+        "seconds of silence before a keepalive ping (default 20; 'off': none)",
+        type=_seconds_or_off,
     )
     _opt(
         p,
         "--ping-timeout",
         "PING_TIMEOUT",
-        "seconds to wait for a pong before closing",
+        "seconds a ping may go unanswered before 1011 (default 20)",
         type=float,
     )
     _opt(
         p,
         "--max-message-size",
         "MAX_MESSAGE_SIZE",
-        "bytes; larger WebSocket messages close with 1009",
+        "bytes a WebSocket message may grow to before 1009 (default 16 MiB)",
         type=int,
     )
-    _opt(p, "--redis", "REDIS", "redis:// URL for fan-out between processes and hosts")
+    _opt(
+        p,
+        "--redis",
+        "REDIS",
+        "redis:// URL for the app's FanOut() made without one: fan-out between "
+        "processes and hosts",
+    )
+
+
+def _seconds_or_off(value: str) -> float | str:
+    return "off" if value.strip().lower() == "off" else float(value)
 
 
 def _add_logging_options(p: argparse.ArgumentParser) -> None:
@@ -252,6 +263,10 @@ def run(args: argparse.Namespace) -> None:
         _check_certificate(args.ssl_certfile, args.ssl_keyfile)
     if args.metrics:
         _prepare_metrics(args.processes or 1)
+    if args.redis:
+        # Before the app is imported: its FanOut() (no URL) reads it there, in
+        # every worker too (perfectws/fanout.py).
+        os.environ[REDIS_URL_VARIABLE] = args.redis
     target = load_target(args.target)
     if isinstance(target, dict):
         _launch(target, args)
@@ -313,16 +328,8 @@ def _make_server(target: object, args: argparse.Namespace) -> HTTPServer:
     return server
 
 
-# Settings whose feature is not in every perfectws yet: the HTTPServer
-# attribute each one sets, and what to say when the server has no such
-# attribute. The API engineer's TLS and the Redis fan-out and keep-alive
-# pings add these (README "Running it" lists which are live).
-_OPTIONAL = {
-    "ping_interval": "ping_interval",
-    "ping_timeout": "ping_timeout",
-    "max_message_size": "max_message_size",
-    "redis": "redis_url",
-}
+# Flags that are HTTPServer settings of the same name.
+_SETTINGS = ("ping_interval", "ping_timeout", "max_message_size")
 #: Perfect's ``HTTPServer.ssl: (sslCert: String, sslKey: String)?``.
 _SSL_SETTING = "ssl"
 
@@ -339,16 +346,10 @@ def _apply(server: HTTPServer, args: argparse.Namespace) -> None:
         server.document_root = args.document_root
     if args.no_uvloop:
         server.use_uvloop = False
-    for flag, attribute in _OPTIONAL.items():
-        value = getattr(args, flag)
-        if value is None:
-            continue
-        if not hasattr(server, attribute):
-            raise CLIError(
-                f"--{flag.replace('_', '-')} is not available in this perfectws "
-                f"(HTTPServer has no {attribute!r} setting yet)"
-            )
-        setattr(server, attribute, value)
+    for setting in _SETTINGS:
+        value = getattr(args, setting)
+        if value is not None:
+            setattr(server, setting, None if value == "off" else value)
     if args.ssl_certfile:
         if not hasattr(server, _SSL_SETTING):
             raise CLIError(

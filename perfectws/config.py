@@ -28,8 +28,8 @@ seconds a SIGTERM or SIGINT waits for closing handshakes and HTTP requests in
 flight before dropping what is left (``HTTPServer.shutdown_timeout``, default
 10; README "Running in production"). So are the WebSocket session defaults
 (:class:`~perfectws.settings.WebSocketSettings`): ``pingInterval`` (seconds,
-or ``null`` for no keepalive), ``pingTimeout``, ``closeTimeout`` and
-``maxSendQueue`` (bytes).
+or ``null`` for no keepalive), ``pingTimeout``, ``closeTimeout``,
+``maxSendQueue`` and ``maxMessageSize`` (bytes).
 
 Differs from Perfect: every mistake raises
 :class:`~perfectws.exceptions.ConfigurationError` naming the key
@@ -65,6 +65,7 @@ _SETTINGS_KEYS = {
     "pingTimeout": "ping_timeout",
     "closeTimeout": "close_timeout",
     "maxSendQueue": "max_send_queue",
+    "maxMessageSize": "max_message_size",
 }
 
 _SERVER_KEYS = (
@@ -224,6 +225,7 @@ class Server:
         http.ping_timeout = settings.ping_timeout
         http.close_timeout = settings.close_timeout
         http.max_send_queue = settings.max_send_queue
+        http.max_message_size = settings.max_message_size
         http.add_routes(self.routes)
         http.set_request_filters(self.request_filters)
         http.set_response_filters(self.response_filters)

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
 
+#: Where ``FanOut()`` without a URL finds one: set by ``perfectws --redis URL``.
+REDIS_URL_VARIABLE = "PERFECTWS_REDIS"
+
 __all__ = ["FanOut", "FanOutCallback"]
 
 logger = logging.getLogger(__name__)
@@ -89,13 +92,21 @@ class FanOut:
 
     def __init__(
         self,
-        url: str,
+        url: str | None = None,
         *,
         reconnect_min: float = 0.05,
         reconnect_max: float = 1.0,
         max_queue: int = 100_000,
         connect_timeout: float = 2.0,
     ) -> None:
+        if url is None:
+            # The perfectws command's --redis (README "Running it").
+            url = os.environ.get(REDIS_URL_VARIABLE)
+            if not url:
+                raise FanOutError(
+                    "FanOut() needs a Redis URL: FanOut('redis://host:6379/0'), "
+                    f"or run with --redis URL (or {REDIS_URL_VARIABLE}=URL)"
+                )
         try:
             from redis.asyncio.connection import parse_url
         except ImportError as exc:  # pragma: no cover - depends on the install

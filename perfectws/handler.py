@@ -107,8 +107,9 @@ class WebSocketHandler:
       server's own origin or one in ``allowed_origins``; clients that send no
       ``Origin`` (non-browsers) are allowed. ``check_origin`` replaces the
       policy; ``allowed_origins=["*"]`` allows every origin;
-    * ``max_message_size`` (default 16 MiB) closes a session with 1009 when a
-      message grows past it; Perfect has no limit.
+    * ``max_message_size`` closes a session with 1009 when a message grows
+      past it (default: the server's ``max_message_size``, 16 MiB); Perfect
+      has no limit.
 
     ``compression`` (Swift: none) turns on permessage-deflate (RFC 7692):
     ``None`` (the default, as in Perfect) never negotiates it, ``"deflate"``
@@ -127,7 +128,7 @@ class WebSocketHandler:
         self,
         handler_producer: HandlerProducer,
         *,
-        max_message_size: int = 16 * 1024 * 1024,
+        max_message_size: int | None = None,
         allowed_origins: Iterable[str] = (),
         check_origin: OriginCheck | None = None,
         compression: str | PerMessageDeflate | None = None,
@@ -299,7 +300,7 @@ def _upgrade(
     response: HTTPResponse,
     handler: WebSocketSessionHandler,
     head: bytes,
-    max_message_size: int,
+    max_message_size: int | None,
     agreement: Agreement | None = None,
 ) -> None:
     """Write the 101, move the socket to a WebSocket session, start the session."""
@@ -312,6 +313,8 @@ def _upgrade(
     sock, early = take_socket(context.connection)
     if sock is None:
         return  # the client is already gone
+    if max_message_size is None:
+        max_message_size = context.settings.max_message_size
     protocol = None
     if agreement is not None:
         # permessage-deflate: the session's protocol compresses and inflates.

@@ -117,6 +117,7 @@ class HTTPServer:
         ping_timeout: float = DEFAULT_SETTINGS.ping_timeout,
         close_timeout: float = DEFAULT_SETTINGS.close_timeout,
         max_send_queue: int = DEFAULT_SETTINGS.max_send_queue,
+        max_message_size: int = DEFAULT_SETTINGS.max_message_size,
         shutdown_timeout: float = 10.0,
         proxy_headers: bool = False,
         forwarded_allow_ips: str | Iterable[str] = "127.0.0.1",
@@ -157,6 +158,7 @@ class HTTPServer:
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
         self.max_send_queue = max_send_queue
+        self.max_message_size = max_message_size
         self._session_settings = DEFAULT_SETTINGS
         #: Seconds a shutdown waits for closing handshakes and responses in
         #: flight before it drops what is left (perfectws/_drain.py).
@@ -305,6 +307,7 @@ class HTTPServer:
             ping_timeout=self.ping_timeout,
             close_timeout=self.close_timeout,
             max_send_queue=self.max_send_queue,
+            max_message_size=self.max_message_size,
         )
 
     def _ssl_context(self) -> _ssl.SSLContext | None:

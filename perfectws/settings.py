@@ -36,12 +36,16 @@ class WebSocketSettings:
       is ``max_message_size``'s, so a handler can always answer the largest
       message it may receive, and a peer that does not read costs at most
       about twice that until keepalive or the cap closes it.
+    * ``max_message_size``: bytes a message may grow to (all its fragments,
+      inflated) before 1009, for handlers that set none of their own
+      (``WebSocketHandler(max_message_size=)`` wins).
     """
 
     ping_interval: float | None = 20.0
     ping_timeout: float = 20.0
     close_timeout: float = 5.0
     max_send_queue: int = 16 * 1024 * 1024
+    max_message_size: int = 16 * 1024 * 1024
 
     def __post_init__(self) -> None:
         for name in ("ping_timeout", "close_timeout"):
@@ -51,6 +55,8 @@ class WebSocketSettings:
             raise ConfigurationError(
                 "ping_interval must be more than 0 seconds, or None for no keepalive"
             )
+        if self.max_message_size < 1:
+            raise ConfigurationError("max_message_size must be at least 1 byte")
         if self.max_send_queue < 64 * 1024:
             raise ConfigurationError("max_send_queue must be at least 65536 bytes")
 

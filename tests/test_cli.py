@@ -19,6 +19,7 @@ from websockets.sync.client import connect
 from perfectws import HTTPServer
 from tests.cliproc import ROOT, Running, write_app
 from tests.helpers import timeout
+from tests.rawws import RawClient, frame, handshake
 
 
 @pytest.fixture
@@ -165,31 +166,67 @@ def test_tls_flags_with_a_good_certificate(app_dir, started, tmp_path) -> None:
         assert reply.read() == b"hello"
 
 
-@pytest.mark.parametrize(
-    ("flag", "value", "setting"),
-    [
-        ("--ping-interval", "20", "ping_interval"),
-        ("--ping-timeout", "20", "ping_timeout"),
-        ("--max-message-size", "1024", "max_message_size"),
-        ("--redis", "redis://127.0.0.1:6379/0", "redis_url"),
-    ],
-)
-def test_flags_for_features_not_here_yet(app_dir, started, flag, value, setting):
-    """A flag whose HTTPServer setting is missing fails in one line; else it is set."""
-    if hasattr(HTTPServer(), setting):
-        proc = run(app_dir, started, "app:routes", "--port", "0", flag, value)
-        proc.serving()
-        return
-    line = one_line_error(app_dir, "app:routes", "--port", "0", flag, value)
-    assert f"{flag} is not available in this perfectws" in line
+@pytest.mark.asyncio
+async def test_keepalive_flags_close_a_silent_peer(app_dir, started) -> None:
+    """--ping-interval/--ping-timeout: a peer that answers nothing gets 1011."""
+    proc = run(
+        app_dir, started, "app:routes", "--port", "0",
+        "--ping-interval", "0.2", "--ping-timeout", "0.3",
+    )  # fmt: skip
+    port = proc.serving()
+    client = await RawClient.connect(port, handshake())
+    assert (await client.recv_frame())[0] == 0x9
+    assert await client.recv_close() == (1011, b"keepalive ping timeout")
+    client.close()
+
+
+@pytest.mark.asyncio
+async def test_max_message_size_flag_answers_1009(app_dir, started) -> None:
+    proc = run(
+        app_dir, started, "app:routes", "--port", "0", "--max-message-size", "100"
+    )
+    port = proc.serving()
+    client = await RawClient.connect(port, handshake())
+    client.send(frame(0x1, b"x" * 101))
+    assert (await client.recv_close())[0] == 1009
+    client.close()
+
+
+def test_redis_flag_is_the_url_of_fanout_without_one(app_dir, started) -> None:
+    """--redis URL reaches the app before it is imported: FanOut() uses it."""
+    (app_dir / "fan.py").write_text(
+        "from perfectws import FanOut, GET, Routes\n"
+        "fanout = FanOut()\n"
+        "routes = Routes()\n"
+        "routes[GET, '/url'] = lambda req, resp: resp.set_body(fanout.url).completed()\n"
+    )
+    proc = run(
+        app_dir,
+        started,
+        "fan:routes",
+        "--port",
+        "0",
+        "--redis",
+        "redis://10.9.8.7:6390/2",
+    )
+    port = proc.serving()
+    assert get(port, "/url") == (200, b"redis://10.9.8.7:6390/2")
+    line = one_line_error(app_dir, "fan:routes", "--port", "0")
+    assert "FanOut() needs a Redis URL" in line and "--redis" in line
 
 
 def test_configuration_data(app_dir, started) -> None:
-    """A configuration dict goes to HTTPServer.launch, or is refused in one line."""
-    if hasattr(HTTPServer, "launch"):
-        pytest.skip("HTTPServer.launch exists: its own tests cover configuration data")
-    line = one_line_error(app_dir, "app:config")
-    assert "configuration data needs HTTPServer.launch" in line
+    """A configuration dict is launched as Perfect's launch(configurationData:)."""
+    (app_dir / "conf.py").write_text(
+        "from perfectws import GET, Routes\n"
+        "def hello(data):\n"
+        "    return lambda req, resp: resp.set_body('from config').completed()\n"
+        "config = {'servers': [{'name': 'localhost', 'port': 0, 'address': '127.0.0.1',\n"
+        "    'routes': [{'method': 'get', 'uri': '/hello', 'handler': hello}]}]}\n"
+    )
+    proc = run(app_dir, started, "conf:config")
+    port = int(proc.wait_for(r"Starting HTTP server \S+ on [\d.]+:(\d+)").group(1))
+    assert get(port, "/hello") == (200, b"from config")
 
 
 def test_bad_settings_are_one_line(app_dir) -> None:
