@@ -185,7 +185,11 @@ class Session:
             self._sessions.discard(self)
         self._release_write_waiters()
         if self._read_callback is not None:
-            trampoline.run(self, self._deliver_failure)
+            # Queued, not run: this may be reached from a send that failed
+            # inside user code (a broadcast to a thousand peers that all just
+            # left), where running the handler's reaction at once would nest
+            # one failure inside the other (a RecursionError, measured).
+            trampoline.soon(self, self._deliver_failure)
 
     def writing_resumed(self) -> None:
         if self._write_waiters:

@@ -75,7 +75,9 @@ def broadcast(
     # The loop stays inline: it runs once per recipient, so a helper there
     # would add a Python call per socket to every broadcast.
     sent = 0
-    for ws in sockets:
+    # A snapshot: a send that fails runs no user code at once, but the caller's
+    # set may change before this returns (a session that ends leaves it).
+    for ws in tuple(sockets):
         try:
             queued = ws.send_encoded(frame, size, max_pending)
         except Exception:

@@ -217,3 +217,60 @@ async def test_a_peer_that_does_not_read_never_slows_the_others(
     stalled.close()
     for ws in conns:
         await ws.close()
+
+
+@pytest.mark.asyncio
+async def test_a_crowd_that_vanishes_mid_broadcast_breaks_nothing(
+    serve: Callable[..., Any],
+) -> None:
+    """500 peers reset at once; broadcasts from outside any callback then find
+    them gone one by one. Each failure reaches its handler (which broadcasts
+    a 'left' to the others, as a chat does) without nesting inside the next:
+    no RecursionError, no error log, and the server serves a newcomer."""
+    room = Room()
+    left: list[WebSocket] = []
+    served = await serve(room.routes())
+
+    def on_session(ws: WebSocket) -> None:
+        pass
+
+    room.on_session = on_session
+    original = room.handle_session
+
+    def handle_session(request: HTTPRequest, socket: WebSocket) -> None:
+        def on_message(data: str | None, op: OpcodeType, fin: bool) -> None:
+            if data is None:
+                left.append(socket)
+                broadcast(room.sockets, "someone left")
+                return
+            handle_session(request, socket)
+
+        if socket not in room.sockets:
+            room.sockets.append(socket)
+        socket.read_string_message(on_message)
+
+    room.handle_session = handle_session  # type: ignore[method-assign]
+    assert original is not None
+    loop = asyncio.get_running_loop()
+    socks = []
+    for _ in range(500):
+        sock = socket.socket()
+        sock.setblocking(False)
+        await loop.sock_connect(sock, ("127.0.0.1", served.port))
+        await loop.sock_sendall(sock, handshake("/room", protocol=None))
+        socks.append(sock)
+    await room.wait_for(500)
+    for sock in socks:  # RST, not FIN: the next send to each one fails
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+        sock.close()
+    for _ in range(20):
+        broadcast(room.sockets, "x" * 64)
+        await asyncio.sleep(0.01)
+    deadline = time.monotonic() + timeout(5)
+    while len(left) < 500 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert len(left) == 500
+    async with connect(served.ws_url("/room")) as ws:
+        await room.wait_for(501)
+        broadcast(room.sockets[-1:], "welcome")
+        assert await recv(ws) == "welcome"
