@@ -841,7 +841,7 @@ def medians(cells: list[Cell]) -> dict[str, dict[str, Result]]:
 def fmt_value(row: Row, v: float) -> str:
     if row.unit == "/s":
         return f"{v / 1000:,.1f}k" if v >= 10000 else f"{v:,.0f}"
-    return f"{v:,.1f}"
+    return f"{v:,.0f}" if v >= 1000 else f"{v:,.1f}"
 
 
 def ratio(v: float | None, base: float | None) -> str:
@@ -963,9 +963,12 @@ def summary_matrix(
             )
         if "p50/p99" in header:
             m = med.get(name, {}).get("echo50")
-            cells_txt.append(
-                f" {m['p50_us']:,.0f} / {m['p99_us']:,.0f} |" if m else " ERR |"
-            )
+            if not ROW_BY_KEY["echo50"].runs_on(server):
+                cells_txt.append(" - |")
+            else:
+                cells_txt.append(
+                    f" {m['p50_us']:,.0f} / {m['p99_us']:,.0f} |" if m else " ERR |"
+                )
         lines.append(f"| {name:<{width}}|" + "".join(cells_txt))
     lines.append("")
     for r in cols:

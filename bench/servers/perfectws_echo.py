@@ -78,7 +78,9 @@ class Room:
             self.fanout.subscribe(self.CHANNEL, self.received)
 
     def received(self, data: bytes) -> None:
-        broadcast(self.sockets, data, text=True)
+        # A snapshot: a socket that fails while broadcast() writes to it leaves
+        # the room from its read callback, inside the loop.
+        broadcast(tuple(self.sockets), data, text=True)
 
 
 class BroadcastHandler:
@@ -98,7 +100,7 @@ class BroadcastHandler:
                 room.sockets.discard(socket)
                 socket.close()
                 return
-            broadcast(room.sockets, data, text=True)
+            broadcast(tuple(room.sockets), data, text=True)
             if room.fanout is not None:
                 room.fanout.publish(room.CHANNEL, data)
             socket.read_bytes_message(on_read)
