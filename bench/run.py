@@ -513,6 +513,14 @@ def build_binaries() -> None:
                 )
 
 
+def redis_server() -> str | None:
+    """The redis-server executable (Debian puts it in /usr/bin), or None."""
+    found = shutil.which("redis-server")
+    return found or next(
+        (p for p in ("/usr/bin/redis-server",) if os.access(p, os.X_OK)), None
+    )
+
+
 def free_port() -> int:
     """A free port below the ephemeral range, so no client socket can hold it."""
     for _ in range(200):
@@ -686,8 +694,8 @@ class Bench:
 
     def _start_redis(self, logf: Any) -> tuple[subprocess.Popen[bytes], int]:
         """A redis-server for one fanout cell, on the client's core (they share it)."""
-        binary = shutil.which("redis-server") or "/usr/sbin/redis-server"
-        if not os.access(binary, os.X_OK):
+        binary = redis_server()
+        if binary is None:
             raise CellError("no redis-server (apt-get install redis-server)")
         port = free_port()
         proc = subprocess.Popen(
@@ -1166,6 +1174,9 @@ def drop_unavailable(servers: list[Server], notes: dict[str, str]) -> list[Serve
     if "node" in notes:
         log(f"note: skipping node_ws: {notes['node']}")
         servers = [s for s in servers if s.needs != "node"]
+    if any(s.fanout for s in servers) and not redis_server():
+        log("note: skipping perfectws_fanout: no redis-server (scripts/redis.sh)")
+        servers = [s for s in servers if not s.fanout]
     for key, note in notes.items():
         if key not in ("perfectws", "node"):
             log(f"note: {note}")
