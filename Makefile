@@ -68,10 +68,10 @@ autobahn-deflate: venv
 	bash scripts/install-autobahn.sh .autobahn
 	$(PY) scripts/autobahn.py --deflate --report-dir reports/autobahn-deflate
 
-bench: venv
+bench: venv redis
 	$(PY) bench/run.py
 
-bench-quick: venv
+bench-quick: venv redis
 	$(PY) bench/run.py --quick
 
 clean:

@@ -19,6 +19,16 @@ The ``wss50`` row is the echo50 row over TLS: the servers that take ``--cert`` /
 (``<out>/tls``), and wsload speaks TLS 1.3 with OpenSSL (``--tls``); servers
 without TLS support are left out of that row.
 
+The ``broadcast1k`` row (wsload ``broadcast``) opens 1,000 receivers and one
+publisher on ``/broadcast``; each server sends every publication to all of them
+with its own idiom (``perfectws.broadcast``, ``websockets.broadcast``, aiohttp's
+and Node ws's loops). ``fanout2p`` and ``fanout2p_50k`` run the same through
+Redis (``perfectws.FanOut``) across two perfectws processes on two ports, with
+a redis-server started per cell on the client's core (so Redis and the client
+share core 1). ``deflate4k`` echoes 4 KiB JSON with permessage-deflate
+negotiated and used both ways (wsload links zlib) on the ``*_deflate`` servers.
+Rows with a ``feature`` run only on the servers that serve it.
+
 Peers are installed on first use into bench/.env (pip) and bench/node_modules
 (npm), never into perfectws's own dependencies; perfectws comes from this
 repository (``pip install -e ..``). The script re-executes itself under
@@ -73,11 +83,24 @@ class Server:
     needs: str = "python"  # "python", "node" or "c"
     quick: bool = True  # part of the default --quick set
     tls: bool = False  # serves wss given --cert/--key (rows with tls=True)
+    features: tuple[str, ...] = ()  # row features it serves (Row.feature)
+    only_features: bool = False  # runs only the rows of its features
+    fanout: bool = False  # takes --port2 Q --redis URL (two processes, Redis)
 
-    def command(self, port: int, tls: TLSFiles | None = None) -> list[str]:
+    def command(
+        self,
+        port: int,
+        tls: TLSFiles | None = None,
+        port2: int | None = None,
+        redis_url: str | None = None,
+    ) -> list[str]:
         cmd = [*self.argv, "--port", str(port)]
         if tls is not None:
             cmd += ["--cert", str(tls.cert), "--key", str(tls.key)]
+        if port2 is not None:
+            cmd += ["--port2", str(port2)]
+        if redis_url is not None:
+            cmd += ["--redis", redis_url]
         return cmd
 
 
@@ -93,15 +116,29 @@ def _py(script: str, *extra: str) -> tuple[str, ...]:
     return (str(ENV_PY), str(SERVERS_DIR / script), *extra)
 
 
+BROADCAST = ("broadcast",)
+
 SERVERS: tuple[Server, ...] = (
     Server("tornado", _py("tornado_echo.py"), tls=True),
     Server("tornado_uvloop", _py("tornado_echo.py", "--uvloop"), tls=True),
-    Server("websockets", _py("websockets_echo.py"), tls=True),
-    Server("aiohttp", _py("aiohttp_echo.py"), tls=True),
+    Server("websockets", _py("websockets_echo.py"), tls=True, features=BROADCAST),
+    Server("aiohttp", _py("aiohttp_echo.py"), tls=True, features=BROADCAST),
     Server("picows", _py("picows_echo.py")),
     Server("picows_uvloop", _py("picows_echo.py", "--uvloop")),
-    Server("node_ws", ("node", str(SERVERS_DIR / "node_ws_echo.js")), needs="node"),
-    Server("perfectws", _py("perfectws_echo.py"), warm=False, perfectws=True, tls=True),
+    Server(
+        "node_ws",
+        ("node", str(SERVERS_DIR / "node_ws_echo.js")),
+        needs="node",
+        features=BROADCAST,
+    ),
+    Server(
+        "perfectws",
+        _py("perfectws_echo.py"),
+        warm=False,
+        perfectws=True,
+        tls=True,
+        features=BROADCAST,
+    ),
     Server("perfectws_warm", _py("perfectws_echo.py"), perfectws=True, tls=True),
     Server(
         "perfectws_uvloop",
@@ -109,14 +146,15 @@ SERVERS: tuple[Server, ...] = (
         warm=False,
         perfectws=True,
         tls=True,
+        features=BROADCAST,
     ),
-    # Counting costs (issue 14): compare with "perfectws" in the same run.
+    # Counting costs (issue 14): compare with "perfectws" in the same run; in
+    # --quick too, since the closing note of issue 14 needs the echo50 ratio.
     Server(
         "perfectws_metrics",
         _py("perfectws_echo.py", "--metrics"),
         warm=False,
         perfectws=True,
-        quick=False,
     ),
     Server(
         "perfectws_p2",
@@ -127,6 +165,39 @@ SERVERS: tuple[Server, ...] = (
         tls=True,
     ),
 )
+# Rows of one feature each (only_features): the same servers, other settings.
+FEATURE_SERVERS: tuple[Server, ...] = (
+    Server(
+        "perfectws_fanout",
+        _py("perfectws_echo.py"),
+        warm=False,
+        perfectws=True,
+        features=("fanout",),
+        only_features=True,
+        fanout=True,
+    ),
+    Server(
+        "perfectws_deflate",
+        _py("perfectws_echo.py", "--deflate"),
+        warm=False,
+        perfectws=True,
+        features=("deflate",),
+        only_features=True,
+    ),
+    Server(
+        "websockets_deflate",
+        _py("websockets_echo.py", "--deflate"),
+        features=("deflate",),
+        only_features=True,
+    ),
+    Server(
+        "aiohttp_deflate",
+        _py("aiohttp_echo.py", "--deflate"),
+        features=("deflate",),
+        only_features=True,
+    ),
+)
+SERVERS += FEATURE_SERVERS
 SERVER_BY_NAME = {s.name: s for s in SERVERS}
 # The loopback ceiling (shows the client's headroom); in full runs by default.
 C_ECHO = Server("c_echo", (str(SERVERS_DIR / "c_echo"),), needs="c", quick=False)
@@ -162,10 +233,17 @@ class Row:
     unit: str
     higher_is_better: bool = True
     tls: bool = False  # wss: only servers with tls=True run it
+    feature: str | None = None  # only servers with this feature run it
+    bases: tuple[str, ...] = ("tornado", "aiohttp")  # the ratio columns (0-2)
+    base_row: str | None = None  # the bases' values from this row (else own)
 
     def runs_on(self, server: Server) -> bool:
         """Whether this row is measured on `server` (wss needs TLS support)."""
-        return server.tls or not self.tls
+        if self.tls and not server.tls:
+            return False
+        if self.feature is not None:
+            return self.feature in server.features
+        return not server.only_features
 
 
 def _echo_args(
@@ -179,6 +257,23 @@ def _echo_args(
         return out
 
     return args
+
+
+def _broadcast_args(rate: float = 0.0) -> Callable[[Config], list[str]]:
+    def args(cfg: Config) -> list[str]:
+        out = ["--conns", "1000", "--size", "64", "--path", "/broadcast"]
+        out += ["--warmup", str(cfg.warmup), "--duration", str(cfg.duration)]
+        out += ["--parallel", "64", "--window", "4"]
+        if rate:
+            out += ["--rate", str(rate)]
+        return out
+
+    return args
+
+
+def _deflate_args(cfg: Config) -> list[str]:
+    out = ["--conns", "10", "--size", "4096", "--json", "--deflate"]
+    return out + ["--warmup", str(cfg.warmup), "--duration", str(cfg.duration)]
 
 
 def _handshake_args(cfg: Config) -> list[str]:
@@ -261,6 +356,50 @@ ROWS: tuple[Row, ...] = (
         "rss_per_conn_kib",
         "KiB",
         higher_is_better=False,
+    ),
+    Row(
+        "broadcast1k",
+        "broadcast deliveries/s, 64 B text to 1,000 clients, closed loop (4 in flight)",
+        "broadcast",
+        _broadcast_args(),
+        "rate",
+        "/s",
+        feature="broadcast",
+        bases=("websockets", "node_ws"),
+    ),
+    Row(
+        "fanout2p",
+        "deliveries/s through Redis, 2 perfectws processes, 1,000 clients, closed "
+        "loop; ratios to broadcast1k",
+        "broadcast",
+        _broadcast_args(),
+        "rate",
+        "/s",
+        feature="fanout",
+        bases=("perfectws", "websockets"),
+        base_row="broadcast1k",
+    ),
+    Row(
+        "fanout2p_50k",
+        "the same at an offered 50 publishes/s (50,000 deliveries/s): p99",
+        "broadcast",
+        _broadcast_args(rate=50),
+        "p99_us",
+        "us",
+        higher_is_better=False,
+        feature="fanout",
+        bases=(),
+    ),
+    Row(
+        "deflate4k",
+        "server CPU per echo, 4 KiB JSON, permessage-deflate, 10 conns",
+        "echo",
+        _deflate_args,
+        "server_us_per_op",
+        "us",
+        higher_is_better=False,
+        feature="deflate",
+        bases=("websockets_deflate", "aiohttp_deflate"),
     ),
 )
 ROW_BY_KEY = {r.key: r for r in ROWS}
@@ -368,10 +507,18 @@ def build_binaries() -> None:
             if shutil.which("make"):
                 run_checked(["make", "-s", "-C", str(BENCH), target], f"build {target}")
             else:
-                libs = ["-lssl", "-lcrypto"] if binary == CLIENT else []
+                libs = ["-lssl", "-lcrypto", "-lz"] if binary == CLIENT else []
                 run_checked(
                     ["cc", "-O2", "-o", str(binary), str(src), *libs], f"build {target}"
                 )
+
+
+def redis_server() -> str | None:
+    """The redis-server executable (Debian puts it in /usr/bin), or None."""
+    found = shutil.which("redis-server")
+    return found or next(
+        (p for p in ("/usr/bin/redis-server",) if os.access(p, os.X_OK)), None
+    )
 
 
 def free_port() -> int:
@@ -503,8 +650,20 @@ class Bench:
             tls = self.tls if row.tls else None
             if row.tls and tls is None:
                 raise SystemExit(f"row {row.key} needs TLS files (Bench.tls)")
+            port2: int | None = None
+            redis: tuple[subprocess.Popen[bytes], int] | None = None
+            redis_url: str | None = None
+            if server.fanout:
+                port2 = free_port()
+                redis = self._start_redis(logf)
+                redis_url = f"redis://127.0.0.1:{redis[1]}/0"
             proc = subprocess.Popen(
-                ["taskset", "-c", SERVER_CPU, *server.command(port, tls)],
+                [
+                    "taskset",
+                    "-c",
+                    SERVER_CPU,
+                    *server.command(port, tls, port2, redis_url),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=logf,
                 stderr=logf,
@@ -514,18 +673,47 @@ class Bench:
             )
         try:
             self._wait_ready(proc, server, port, logfile)
+            if port2 is not None:
+                self._wait_ready(proc, server, port2, logfile)
             pids = [proc.pid, *children_of(proc.pid)]
             client_tls = ["--tls"] if row.tls else []
             if server.warm:
                 self.client("drop", port, client_tls, [])
             args = [*row.args(self.cfg), *client_tls]
+            if port2 is not None:
+                args += ["--port2", str(port2)]
             cell.result = self.client(row.mode, port, args, pids)
         except CellError as exc:
             cell.error = str(exc)
         finally:
             self._stop(proc)
+            if redis is not None:
+                self._stop(redis[0])
         cell.seconds = time.monotonic() - t0
         return cell
+
+    def _start_redis(self, logf: Any) -> tuple[subprocess.Popen[bytes], int]:
+        """A redis-server for one fanout cell, on the client's core (they share it)."""
+        binary = redis_server()
+        if binary is None:
+            raise CellError("no redis-server (apt-get install redis-server)")
+        port = free_port()
+        proc = subprocess.Popen(
+            ["taskset", "-c", CLIENT_CPU, binary, "--port", str(port)]
+            + ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            + ["--daemonize", "no", "--dir", str(self.out)],
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=logf,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while not listening(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                self._stop(proc)
+                raise CellError("redis-server did not start")
+            time.sleep(0.01)
+        return proc, port
 
     def _wait_ready(
         self, proc: subprocess.Popen[bytes], server: Server, port: int, logfile: Path
@@ -608,6 +796,11 @@ def summarize(row: Row, r: Result) -> str:
         )
     val = r[row.metric]
     text = f"{val:,.0f} {row.unit}" if row.unit == "/s" else f"{val:,.1f} {row.unit}"
+    if row.mode == "broadcast":
+        text += (
+            f" ({r['rate']:,.0f} deliveries/s, {r['publishes_s']:,.0f} publishes/s, "
+            f"missed {r['missed']}, lost {r['lost_publications']})"
+        )
     return (
         f"{text}  p50/p99 {r['p50_us']:.0f}/{r['p99_us']:.0f} us  "
         f"server CPU {r['server_cpu_share']:.0%} client {r['client_cpu_share']:.0%} "
@@ -631,6 +824,9 @@ NUMERIC = (
     "rss_before_kib",
     "rss_with_kib",
     "connect_s",
+    "publishes_s",
+    "missed",
+    "lost_publications",
 )
 
 
@@ -653,7 +849,7 @@ def medians(cells: list[Cell]) -> dict[str, dict[str, Result]]:
 def fmt_value(row: Row, v: float) -> str:
     if row.unit == "/s":
         return f"{v / 1000:,.1f}k" if v >= 10000 else f"{v:,.0f}"
-    return f"{v:,.1f}"
+    return f"{v:,.0f}" if v >= 1000 else f"{v:,.1f}"
 
 
 def ratio(v: float | None, base: float | None) -> str:
@@ -665,6 +861,13 @@ def ratio(v: float | None, base: float | None) -> str:
 def value_of(med: dict[str, dict[str, Result]], server: str, row: Row) -> float | None:
     got = med.get(server, {}).get(row.key, {}).get(row.metric)
     return None if got is None else float(got)
+
+
+def base_value(
+    med: dict[str, dict[str, Result]], server: str, row: Row
+) -> float | None:
+    """A ratio base: `server`'s value in `row`, or in row.base_row's row."""
+    return value_of(med, server, ROW_BY_KEY[row.base_row] if row.base_row else row)
 
 
 BUSY = 0.25  # cores used by other processes in a window that flag a cell
@@ -695,12 +898,13 @@ def row_table(
     """One row's table: value, ratios to tornado and aiohttp, CPU per server."""
     suffix = f", {bench.cfg.idle_conns:,} open" if row.mode == "idle" else ""
     lines = ["", f"{row.title}{suffix} ({row.unit}; median of {bench.cfg.rounds})"]
-    head = f"  {'server':<{width}}{'value':>10} {'x tornado':>10} {'x aiohttp':>10}"
+    head = f"  {'server':<{width}}{'value':>10}" + "".join(
+        f" {'x ' + b:>{max(10, len(b) + 2)}}" for b in row.bases
+    )
     if row.mode != "idle":
         head += f" {'srv CPU':>8} {'cli CPU':>8} {'srv us/op':>10} {'others':>7}"
     lines.append(head)
-    base_t = value_of(med, "tornado", row)
-    base_a = value_of(med, "aiohttp", row)
+    bases = [base_value(med, b, row) for b in row.bases]
     for server in bench.servers:
         name = server.name
         if not row.runs_on(server):
@@ -713,10 +917,9 @@ def row_table(
             lines.append(f"  {name:<{width}}{'ERR':>10}  {(errs or ['?'])[0]}")
             continue
         v = float(m[row.metric])
-        line = (
-            f"  {name:<{width}}{fmt_value(row, v) + busy_mark(m):>10} "
-            f"{ratio(v, base_t):>10} "
-            f"{ratio(v, base_a):>10}"
+        line = f"  {name:<{width}}{fmt_value(row, v) + busy_mark(m):>10}" + "".join(
+            f" {ratio(v, bv):>{max(10, len(b) + 2)}}"
+            for b, bv in zip(row.bases, bases, strict=True)
         )
         if row.mode != "idle":
             line += (
@@ -747,7 +950,7 @@ def summary_matrix(
     header = f"| {'server':<{width}}|" + "".join(f" {r.key} |" for r in cols)
     if any(r.key == "echo50" for r in cols):
         header += " p50/p99 us |"
-    lines = ["", "summary: value (x tornado, x aiohttp)", header]
+    lines = ["", "summary: value (ratios to each row's bases, listed below)", header]
     lines.append("|" + "---|" * (len(cols) + 1 + (1 if "p50/p99" in header else 0)))
     for server in bench.servers:
         name = server.name
@@ -760,17 +963,26 @@ def summary_matrix(
             if val is None:
                 cells_txt.append(" ERR |")
                 continue
+            ratios = ", ".join(ratio(val, base_value(med, b, r)) for b in r.bases)
             cells_txt.append(
-                f" {fmt_value(r, val)}{busy_mark(med[name][r.key])} "
-                f"({ratio(val, value_of(med, 'tornado', r))}, "
-                f"{ratio(val, value_of(med, 'aiohttp', r))}) |"
+                f" {fmt_value(r, val)}{busy_mark(med[name][r.key])}"
+                + (f" ({ratios})" if ratios else "")
+                + " |"
             )
         if "p50/p99" in header:
             m = med.get(name, {}).get("echo50")
-            cells_txt.append(
-                f" {m['p50_us']:,.0f} / {m['p99_us']:,.0f} |" if m else " ERR |"
-            )
+            if not ROW_BY_KEY["echo50"].runs_on(server):
+                cells_txt.append(" - |")
+            else:
+                cells_txt.append(
+                    f" {m['p50_us']:,.0f} / {m['p99_us']:,.0f} |" if m else " ERR |"
+                )
         lines.append(f"| {name:<{width}}|" + "".join(cells_txt))
+    lines.append("")
+    for r in cols:
+        if r.bases:
+            where = f" in {r.base_row}" if r.base_row else ""
+            lines.append(f"  {r.key}: ratios to {', '.join(r.bases)}{where}")
     return lines
 
 
@@ -962,6 +1174,9 @@ def drop_unavailable(servers: list[Server], notes: dict[str, str]) -> list[Serve
     if "node" in notes:
         log(f"note: skipping node_ws: {notes['node']}")
         servers = [s for s in servers if s.needs != "node"]
+    if any(s.fanout for s in servers) and not redis_server():
+        log("note: skipping perfectws_fanout: no redis-server (scripts/redis.sh)")
+        servers = [s for s in servers if not s.fanout]
     for key, note in notes.items():
         if key not in ("perfectws", "node"):
             log(f"note: {note}")

@@ -20,6 +20,23 @@
  *   drop       one connection: upgrade, one echo, then an abortive close
  *              (SO_LINGER 0, so the server sees a reset). Used to put a server
  *              in its "warm" state.
+ *   broadcast  N receiving connections and one publisher (opened last, on
+ *              --port). The publisher sends text messages of S bytes that
+ *              start with "<seq> <send time>" (hex, this client's monotonic
+ *              clock) and the server sends each to every connection on the
+ *              path. Receivers check every byte, the order and the gaps, and
+ *              count deliveries/s and publish-to-delivery latency in the
+ *              window. Closed loop by default: at most --window publications
+ *              not yet delivered to all N (one older than 1 s counts as lost);
+ *              --rate R publishes R per second instead (an offered load).
+ *              --port2 Q puts every odd receiver on port Q (another process).
+ *
+ * --json sends JSON documents of exactly S bytes instead of random ASCII (text
+ * that compresses like an API's). --deflate offers permessage-deflate
+ * (RFC 7692, with zlib) and fails unless the server accepts it: messages go
+ * out compressed (RSV1, level 1 to spare the client's core) and replies are
+ * inflated before every byte is verified, honouring the server's
+ * *_no_context_takeover answers.
  *
  * --tls speaks TLS (wss) on every connection: a full handshake per connection
  * (no session resumption), no certificate verification (the benchmark's
@@ -56,6 +73,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <zlib.h>
 
 /* ------------------------------------------------------------------ utils */
 
@@ -230,7 +248,7 @@ static void self_test(void)
 
 /* ---------------------------------------------------------------- options */
 
-enum { M_ECHO, M_HANDSHAKE, M_IDLE, M_DROP };
+enum { M_ECHO, M_HANDSHAKE, M_IDLE, M_DROP, M_BROADCAST };
 
 static struct {
     int mode;
@@ -246,13 +264,20 @@ static struct {
     int pids[64];
     int npids;
     int tls;
-} O = {M_ECHO, "127.0.0.1", 0, "/echo", "echo", 1, 32, 0, 1.0, 2.5, 5.0, 0, 64, {0}, 0, 0};
+    int port2;
+    double rate;
+    int window;
+    int json, deflate;
+} O = {M_ECHO, "127.0.0.1", 0, "/echo", "echo", 1, 32, 0, 1.0, 2.5, 5.0, 0, 64, {0}, 0, 0,
+       0, 0, 4, 0, 0};
 
 static void usage(void)
 {
     fprintf(stderr,
             "usage: wsload MODE --port P [options]\n"
-            "  MODE: echo | handshake | idle | drop\n"
+            "  MODE: echo | handshake | idle | drop | broadcast\n"
+            "  --json --deflate (echo: JSON text, permessage-deflate)\n"
+            "  --port2 Q --rate R --window W (broadcast)\n"
             "  --host 127.0.0.1 --path /echo --proto echo (empty: none)\n"
             "  --conns N (echo: connections; idle: connections to hold)\n"
             "  --size S --binary --warmup SEC --duration SEC --tls (wss)\n"
@@ -274,6 +299,8 @@ static void parse_args(int argc, char **argv)
         O.mode = M_IDLE;
     else if (!strcmp(argv[1], "drop"))
         O.mode = M_DROP;
+    else if (!strcmp(argv[1], "broadcast"))
+        O.mode = M_BROADCAST;
     else
         usage();
     g_mode_name = argv[1];
@@ -286,6 +313,14 @@ static void parse_args(int argc, char **argv)
         }
         if (!strcmp(a, "--tls")) {
             O.tls = 1;
+            continue;
+        }
+        if (!strcmp(a, "--json")) {
+            O.json = 1;
+            continue;
+        }
+        if (!strcmp(a, "--deflate")) {
+            O.deflate = 1;
             continue;
         }
         if (i + 1 >= argc)
@@ -313,6 +348,12 @@ static void parse_args(int argc, char **argv)
             O.timeout = atof(v);
         else if (!strcmp(a, "--parallel"))
             O.parallel = atoi(v);
+        else if (!strcmp(a, "--port2"))
+            O.port2 = atoi(v);
+        else if (!strcmp(a, "--rate"))
+            O.rate = atof(v);
+        else if (!strcmp(a, "--window"))
+            O.window = atoi(v);
         else if (!strcmp(a, "--seed"))
             seed = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--pids")) {
@@ -329,12 +370,18 @@ static void parse_args(int argc, char **argv)
         die("bad --conns/--parallel/--size");
     if (O.mode == M_DROP)
         O.conns = 1;
+    if (O.mode == M_BROADCAST && (O.size < 34 || O.size > 65535 || O.binary || O.tls || O.deflate))
+        die("broadcast: text messages of 34..65535 bytes, no --binary/--tls/--deflate");
+    if (O.window < 1 || O.port2 < 0 || O.port2 > 65535 || O.rate < 0)
+        die("bad --window/--port2/--rate");
+    if (O.deflate && O.tls)
+        die("--deflate with --tls is not supported");
     g_rng = seed ? seed : 1;
     for (int i = 0; i < 8; i++)
         rnd();
     if (O.timeout <= 0) {
         double t = 30.0;
-        if (O.mode == M_ECHO || O.mode == M_HANDSHAKE)
+        if (O.mode == M_ECHO || O.mode == M_HANDSHAKE || O.mode == M_BROADCAST)
             t += O.warmup + O.duration;
         if (O.mode == M_IDLE)
             t += O.hold + O.conns / 500.0;
@@ -423,6 +470,12 @@ typedef struct {
     size_t got;            /* bytes of the current echo verified so far */
     uint64_t t_send;       /* when the current message was sent */
     uint64_t t_start;      /* handshake mode: when the cycle started */
+    int64_t last_seq;      /* broadcast: the last sequence number received */
+    z_stream *zdef, *zinf; /* --deflate: this connection's compressors */
+    int srv_nct, cli_nct;  /* the server's *_no_context_takeover answers */
+    int zmsg;              /* the message being received is compressed */
+    uint8_t *zin;          /* its compressed bytes so far */
+    size_t zin_len, zin_cap;
 } conn;
 
 static int g_ep;
@@ -445,6 +498,17 @@ static int g_started;          /* connections ever started */
 static int g_proto_echo;       /* upgrades that answered Sec-WebSocket-Protocol: echo */
 static int g_measuring;        /* inside the window */
 static int g_stop_cycles;      /* handshake mode: stop starting new cycles */
+
+/* Broadcast mode: publications in flight, by sequence number modulo RING. */
+#define RING 8192
+static uint32_t g_ring_got[RING];   /* receivers that got it */
+static uint64_t g_ring_t[RING];     /* when it was published */
+static int64_t g_next_seq, g_done_seq;
+static uint64_t g_published, g_lost_pubs, g_missed, g_behind;
+static uint64_t g_next_due;
+static struct sockaddr_in g_addr2;
+static uint8_t *g_zbuf; /* --deflate: scratch for one (de)compressed message */
+static size_t g_zbuf_cap;
 
 #define HIST_US 1000000
 static uint32_t *g_hist; /* 1 us buckets up to 1 s, then one overflow bucket */
@@ -657,6 +721,18 @@ static void conn_free(conn *c, int abortive)
     c->out_off = c->out_len = c->in_len = 0;
     c->got = 0;
     c->expect = NULL;
+    if (c->zdef) {
+        deflateEnd(c->zdef);
+        free(c->zdef);
+        c->zdef = NULL;
+    }
+    if (c->zinf) {
+        inflateEnd(c->zinf);
+        free(c->zinf);
+        c->zinf = NULL;
+    }
+    c->zin_len = 0;
+    c->zmsg = 0;
 }
 
 /* Returns 0 when the connection was freed (or failed and died). */
@@ -692,7 +768,11 @@ static void conn_start(conn *c)
         die("socket: %s (raise RLIMIT_NOFILE?)", strerror(errno));
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&g_addr, sizeof g_addr) < 0 && errno != EINPROGRESS)
+    int idx = (int)(c - g_conns);
+    const struct sockaddr_in *to =
+        O.port2 && O.mode == M_BROADCAST && idx < O.conns && (idx & 1) ? &g_addr2 : &g_addr;
+    c->last_seq = -1;
+    if (connect(fd, (const struct sockaddr *)to, sizeof *to) < 0 && errno != EINPROGRESS)
         die("connect to %s:%d: %s", O.host, O.port, strerror(errno));
     c->fd = fd;
     if (g_tls) {
@@ -726,13 +806,151 @@ static void conn_start(conn *c)
     c->out_len += n;
 }
 
+#define JSON_DOCS 64
+
+/* zlib's raw deflate of one whole message, without the final 00 00 ff ff
+ * (RFC 7692 section 7.2.1); the result is in g_zbuf. */
+static size_t deflate_message(conn *c, const uint8_t *p, size_t n)
+{
+    z_stream *z = c->zdef;
+    z->next_in = (Bytef *)p;
+    z->avail_in = (uInt)n;
+    z->next_out = g_zbuf;
+    z->avail_out = (uInt)g_zbuf_cap;
+    if (deflate(z, Z_SYNC_FLUSH) != Z_OK || z->avail_in != 0 || z->avail_out == 0)
+        die("deflate failed");
+    size_t out = g_zbuf_cap - z->avail_out;
+    if (out < 4 || memcmp(g_zbuf + out - 4, "\x00\x00\xff\xff", 4) != 0)
+        die("deflate output without its sync marker");
+    if (c->cli_nct)
+        deflateReset(z);
+    return out - 4;
+}
+
 static void send_message(conn *c)
 {
-    size_t off = (size_t)(rnd() % (g_pool_len - O.size + 1));
+    size_t off = O.json ? (size_t)(rnd() % JSON_DOCS) * O.size
+                        : (size_t)(rnd() % (g_pool_len - O.size + 1));
     c->expect = g_pool + off;
     c->got = 0;
-    put_frame(c, O.binary ? 2 : 1, c->expect, O.size);
+    if (c->zdef) {
+        size_t n = deflate_message(c, c->expect, O.size);
+        put_frame(c, 0x40 | (O.binary ? 2 : 1), g_zbuf, n); /* RSV1: compressed */
+    } else {
+        put_frame(c, O.binary ? 2 : 1, c->expect, O.size);
+    }
     c->t_send = now_ns();
+}
+
+/* Inflate the compressed message gathered in c->zin into g_zbuf; its size. */
+static size_t inflate_message(conn *c)
+{
+    if (c->zin_len + 4 > c->zin_cap) {
+        c->zin_cap = (c->zin_len + 4) * 2;
+        c->zin = realloc(c->zin, c->zin_cap);
+        if (!c->zin)
+            die("out of memory");
+    }
+    memcpy(c->zin + c->zin_len, "\x00\x00\xff\xff", 4);
+    z_stream *z = c->zinf;
+    z->next_in = c->zin;
+    z->avail_in = (uInt)(c->zin_len + 4);
+    z->next_out = g_zbuf;
+    z->avail_out = (uInt)g_zbuf_cap;
+    int r = inflate(z, Z_SYNC_FLUSH);
+    if ((r != Z_OK && r != Z_BUF_ERROR) || z->avail_in != 0)
+        die("inflate of a reply failed (zlib %d: %s)", r, z->msg ? z->msg : "-");
+    if (c->srv_nct)
+        inflateReset(z);
+    c->zin_len = 0;
+    return g_zbuf_cap - z->avail_out;
+}
+
+/* Broadcast mode: the publication `seq` sent at `t`, as its receivers must see it. */
+static void publication(uint8_t *out, int64_t seq, uint64_t t)
+{
+    char head[40];
+    int n = snprintf(head, sizeof head, "%016llx %016llx ", (unsigned long long)seq,
+                     (unsigned long long)t);
+    memcpy(out, head, (size_t)n);
+    for (size_t i = (size_t)n; i < O.size; i++)
+        out[i] = (uint8_t)('a' + (seq + (int64_t)i) % 26);
+}
+
+static void publish(void)
+{
+    conn *pub = &g_conns[O.conns];
+    uint8_t msg[65536];
+    int64_t seq = g_next_seq++;
+    uint64_t t = now_ns();
+    publication(msg, seq, t);
+    g_ring_got[seq % RING] = 0;
+    g_ring_t[seq % RING] = t;
+    put_frame(pub, 1, msg, O.size);
+    g_published++;
+    flush(pub);
+}
+
+/* Retire finished publications; publish what the loop or the rate allows. */
+static void pub_tick(void)
+{
+    if (O.mode != M_BROADCAST || g_open < O.conns + 1)
+        return;
+    uint64_t now = now_ns();
+    while (g_done_seq < g_next_seq) {
+        uint32_t got = g_ring_got[g_done_seq % RING];
+        if (got < (uint32_t)O.conns) {
+            if (now - g_ring_t[g_done_seq % RING] < 1000000000ull)
+                break;
+            g_lost_pubs++;
+        }
+        g_done_seq++;
+    }
+    if (O.rate > 0) {
+        if (!g_next_due)
+            g_next_due = now;
+        while (now >= g_next_due) {
+            g_next_due += (uint64_t)(1e9 / O.rate);
+            if (g_next_seq - g_done_seq >= RING - 1)
+                g_behind++;
+            else
+                publish();
+        }
+    } else {
+        while (g_next_seq - g_done_seq < O.window)
+            publish();
+    }
+}
+
+/* One broadcast message of len bytes arrived on c. */
+static void on_delivery(conn *c, const uint8_t *p, size_t len)
+{
+    uint64_t t_recv = now_ns();
+    if (len != O.size)
+        die("broadcast message of %zu bytes, published %zu", len, O.size);
+    unsigned long long seq, t;
+    if (sscanf((const char *)p, "%16llx %16llx ", &seq, &t) != 2)
+        die("broadcast message without its header");
+    uint8_t want[65536];
+    publication(want, (int64_t)seq, t);
+    if (memcmp(want, p, len) != 0 || (int64_t)seq >= g_next_seq)
+        die("broadcast message differs from every one published (seq %llu)", seq);
+    if ((int64_t)seq <= c->last_seq)
+        die("connection %d got seq %llu after %lld", (int)(c - g_conns), seq,
+            (long long)c->last_seq);
+    if (c - g_conns == O.conns) { /* the publisher's own copy */
+        c->last_seq = (int64_t)seq;
+        return;
+    }
+    if (c->last_seq >= 0)
+        g_missed += (uint64_t)((int64_t)seq - c->last_seq - 1);
+    c->last_seq = (int64_t)seq;
+    if (g_next_seq - (int64_t)seq < RING)
+        g_ring_got[seq % RING]++;
+    if (g_measuring) {
+        g_count++;
+        hist_add(t_recv - t);
+    }
 }
 
 static void send_close(conn *c)
@@ -748,7 +966,7 @@ static void on_open(conn *c)
     g_pending--;
     g_open++;
     c->state = S_OPEN;
-    if (O.mode != M_IDLE)
+    if (O.mode != M_IDLE && O.mode != M_BROADCAST)
         send_message(c);
 }
 
@@ -810,7 +1028,7 @@ static int parse_upgrade(conn *c)
             *nl = 0;
         die("upgrade refused: \"%s\"", h);
     }
-    int accept_ok = 0;
+    int accept_ok = 0, deflate_ok = 0;
     for (char *line = strstr(h, "\r\n") + 2; *line && line < h + hlen; ) {
         char *nl = strstr(line, "\r\n");
         if (!nl || nl == line)
@@ -833,6 +1051,14 @@ static int parse_upgrade(conn *c)
                 if (!O.proto[0] || strcmp(v, O.proto) != 0)
                     die("server chose subprotocol \"%s\", not offered", v);
                 g_proto_echo++;
+            } else if (!strcasecmp(line, "Sec-WebSocket-Extensions")) {
+                if (!O.deflate || strncmp(v, "permessage-deflate", 18) != 0)
+                    die("server chose extension \"%s\", not offered", v);
+                deflate_ok = 1;
+                c->srv_nct = strstr(v, "server_no_context_takeover") != NULL;
+                c->cli_nct = strstr(v, "client_no_context_takeover") != NULL;
+                if (strstr(v, "client_max_window_bits"))
+                    die("server limited client_max_window_bits, not offered: %s", v);
             }
         }
         line = nl + 2;
@@ -840,6 +1066,16 @@ static int parse_upgrade(conn *c)
     free(h);
     if (!accept_ok)
         die("101 response without Sec-WebSocket-Accept");
+    if (O.deflate && !deflate_ok)
+        die("server did not accept permessage-deflate");
+    if (O.deflate) {
+        c->zdef = calloc(1, sizeof *c->zdef);
+        c->zinf = calloc(1, sizeof *c->zinf);
+        if (!c->zdef || !c->zinf ||
+            deflateInit2(c->zdef, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK ||
+            inflateInit2(c->zinf, -15) != Z_OK)
+            die("zlib init failed");
+    }
     memmove(c->in, c->in + hlen, c->in_len - hlen);
     c->in_len -= hlen;
     on_open(c);
@@ -857,7 +1093,11 @@ static int parse_frames(conn *c)
             break;
         const uint8_t *p = c->in + pos;
         int fin = p[0] >> 7, op = p[0] & 15;
-        if (p[0] & 0x70)
+        int rsv1 = 0;
+        if (p[0] & 0x40 && c->zinf && c->got == 0 && c->zin_len == 0 && !c->zmsg &&
+            ((p[0] & 15) == 1 || (p[0] & 15) == 2))
+            rsv1 = 1; /* a compressed message starts */
+        else if (p[0] & 0x70)
             die("server frame with RSV bits 0x%02x", p[0]);
         if (p[1] & 0x80)
             die("server frame is masked");
@@ -891,6 +1131,34 @@ static int parse_frames(conn *c)
             put_frame(c, 10, pl, (size_t)len);
             alive = flush(c);
         } else if (op == 10) { /* Pong: ignore */
+        } else if (O.mode == M_BROADCAST && (op == 0 || op == 1 || op == 2)) {
+            if (op != 1 || !fin)
+                die("broadcast arrived as opcode %d fin %d, want one text frame", op, fin);
+            on_delivery(c, pl, (size_t)len);
+        } else if ((op == 0 || op == 1 || op == 2) && (rsv1 || c->zmsg)) {
+            if (!c->expect)
+                die("unsolicited compressed frame");
+            int want = rsv1 ? (O.binary ? 2 : 1) : 0;
+            if (op != want)
+                die("echo has opcode %d, want %d", op, want);
+            c->zmsg = 1;
+            if (c->zin_len + len + 4 > c->zin_cap) {
+                c->zin_cap = (c->zin_len + (size_t)len + 4) * 2;
+                c->zin = realloc(c->zin, c->zin_cap);
+                if (!c->zin)
+                    die("out of memory");
+            }
+            memcpy(c->zin + c->zin_len, pl, (size_t)len);
+            c->zin_len += (size_t)len;
+            if (fin) {
+                c->zmsg = 0;
+                size_t n = inflate_message(c);
+                if (n != O.size || memcmp(g_zbuf, c->expect, n) != 0)
+                    die("inflated echo differs from what was sent (connection %d, %zu bytes)",
+                        (int)(c - g_conns), n);
+                c->expect = NULL;
+                alive = on_echo(c) && flush(c);
+            }
         } else if (op == 0 || op == 1 || op == 2) {
             if (!c->expect)
                 die("unsolicited data frame (opcode %d, %llu bytes)", op,
@@ -1014,6 +1282,17 @@ static void poll_once(int timeout_ms)
         on_event(&g_conns[evs[i].data.u32], evs[i].events);
 }
 
+static int ms_until(uint64_t t);
+
+/* How long epoll may wait (ms) before the next publication is due. */
+static int pub_ms(int ms)
+{
+    if (O.mode != M_BROADCAST || O.rate <= 0 || !g_next_due)
+        return O.mode == M_BROADCAST && O.rate <= 0 ? (ms < 10 ? ms : 10) : ms;
+    int due = ms_until(g_next_due);
+    return due < ms ? due : ms;
+}
+
 static int ms_until(uint64_t t)
 {
     uint64_t now = now_ns();
@@ -1051,7 +1330,7 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     getrlimit(RLIMIT_NOFILE, &rl);
-    int slots = O.mode == M_HANDSHAKE ? O.parallel : O.conns;
+    int slots = O.mode == M_HANDSHAKE ? O.parallel : O.conns + (O.mode == M_BROADCAST);
     if ((rlim_t)slots + 16 > rl.rlim_cur)
         die("%d connections need more file descriptors than RLIMIT_NOFILE %llu", slots,
             (unsigned long long)rl.rlim_cur);
@@ -1061,17 +1340,22 @@ int main(int argc, char **argv)
     g_addr.sin_port = htons((uint16_t)O.port);
     if (inet_pton(AF_INET, O.host, &g_addr.sin_addr) != 1)
         die("bad --host %s (an IPv4 address)", O.host);
+    g_addr2 = g_addr;
+    g_addr2.sin_port = htons((uint16_t)O.port2);
 
     snprintf(g_req, sizeof g_req,
              "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-             "Sec-WebSocket-Version: 13\r\n%s%s%sSec-WebSocket-Key: ",
+             "Sec-WebSocket-Version: 13\r\n%s%s%s%sSec-WebSocket-Key: ",
              O.path, O.host, O.port, O.proto[0] ? "Sec-WebSocket-Protocol: " : "", O.proto,
-             O.proto[0] ? "\r\n" : "");
+             O.proto[0] ? "\r\n" : "",
+             O.deflate ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : "");
     g_req_keypos = (int)strlen(g_req);
     strcat(g_req, "XXXXXXXXXXXXXXXXXXXXXXXX\r\n\r\n");
 
     /* The payload pool: messages are random slices of it. */
     g_pool_len = (O.size * 2 > 131072 ? O.size * 2 : 131072) + O.size;
+    if (O.json && g_pool_len < (size_t)JSON_DOCS * O.size)
+        g_pool_len = (size_t)JSON_DOCS * O.size;
     g_pool = malloc(g_pool_len);
     g_hist = calloc(HIST_US + 1, sizeof *g_hist);
     g_conns = calloc((size_t)slots, sizeof *g_conns);
@@ -1080,6 +1364,43 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < g_pool_len; i++) {
         uint8_t b = (uint8_t)(rnd() >> 24);
         g_pool[i] = O.binary ? b : (uint8_t)(0x20 + b % 95);
+    }
+    if (O.json) {
+        /* JSON_DOCS documents of exactly O.size bytes: records like an API's,
+         * then a "pad" string that makes up the size. */
+        if (O.size < 64 || (size_t)JSON_DOCS * O.size > g_pool_len)
+            die("--json needs --size of 64..%zu", g_pool_len / JSON_DOCS);
+        static const char *names[] = {"alice", "bob", "carol", "dave", "erin", "frank"};
+        for (int d = 0; d < JSON_DOCS; d++) {
+            char *doc = (char *)g_pool + (size_t)d * O.size;
+            size_t n = (size_t)snprintf(doc, O.size, "{\"items\":[");
+            for (int i = 0;; i++) {
+                char rec[200];
+                int k = snprintf(rec, sizeof rec,
+                                 "%s{\"id\":%llu,\"user\":\"%s\",\"score\":%llu.%02llu,"
+                                 "\"active\":%s,\"tags\":[\"ws\",\"t%llu\"]}",
+                                 i ? "," : "", (unsigned long long)(rnd() % 100000),
+                                 names[rnd() % 6], (unsigned long long)(rnd() % 1000),
+                                 (unsigned long long)(rnd() % 100), rnd() & 1 ? "true" : "false",
+                                 (unsigned long long)(rnd() % 50));
+                if (n + (size_t)k + 12 > O.size)
+                    break;
+                memcpy(doc + n, rec, (size_t)k);
+                n += (size_t)k;
+            }
+            memcpy(doc + n, "],\"pad\":\"", 10);
+            n += 10;
+            while (n < O.size - 2)
+                doc[n++] = 'x';
+            doc[n++] = '"';
+            doc[n++] = '}';
+        }
+    }
+    if (O.deflate) {
+        g_zbuf_cap = O.size + O.size / 2 + 1024;
+        g_zbuf = malloc(g_zbuf_cap);
+        if (!g_zbuf)
+            die("out of memory");
     }
     g_nconns = slots;
     for (int i = 0; i < slots; i++)
@@ -1094,8 +1415,8 @@ int main(int argc, char **argv)
     double window = 0, cpu_srv = 0, cpu_cli = 0, cpu_other = 0, cpu_steal = 0;
     long rss_before = 0, rss_with = 0;
 
-    if (O.mode == M_ECHO || O.mode == M_DROP) {
-        open_all(O.conns);
+    if (O.mode == M_ECHO || O.mode == M_DROP || O.mode == M_BROADCAST) {
+        open_all(slots);
         if (O.mode == M_DROP) {
             while (g_count < 1)
                 poll_once(100);
@@ -1112,19 +1433,28 @@ int main(int argc, char **argv)
     }
     double connect_s = (double)(now_ns() - t0) / 1e9;
 
-    if (O.mode == M_ECHO || O.mode == M_HANDSHAKE) {
+    if (O.mode == M_ECHO || O.mode == M_HANDSHAKE || O.mode == M_BROADCAST) {
         uint64_t w0 = now_ns() + (uint64_t)(O.warmup * 1e9);
-        while (now_ns() < w0)
-            poll_once(ms_until(w0));
+        pub_tick();
+        while (now_ns() < w0) {
+            poll_once(pub_ms(ms_until(w0)));
+            pub_tick();
+        }
+        uint64_t missed0 = g_missed, lost0 = g_lost_pubs, pubs0 = g_published;
         double mb0, ms0, mb1, ms1;
         machine_cpu(&mb0, &ms0);
         uint64_t s0 = server_cpu_ns(), c0 = cpu_self_ns();
         uint64_t ws = now_ns(), we = ws + (uint64_t)(O.duration * 1e9);
         g_count = 0;
         g_measuring = 1;
-        while (now_ns() < we)
-            poll_once(ms_until(we));
+        while (now_ns() < we) {
+            poll_once(pub_ms(ms_until(we)));
+            pub_tick();
+        }
         g_measuring = 0;
+        g_missed -= missed0;
+        g_lost_pubs -= lost0;
+        g_published -= pubs0;
         uint64_t s1 = server_cpu_ns(), c1 = cpu_self_ns(), wend = now_ns();
         machine_cpu(&mb1, &ms1);
         window = (double)(wend - ws) / 1e9;
@@ -1166,6 +1496,16 @@ int main(int argc, char **argv)
                g_count ? cpu_srv * 1e6 / (double)g_count : 0.0, cpu_other / window,
                cpu_steal / window);
     }
+    if (O.mode == M_BROADCAST)
+        printf(",\"receivers\":%d,\"port2\":%d,\"offered_rate\":%.1f,\"window\":%d,"
+               "\"publishes_s\":%.1f,\"missed\":%llu,\"lost_publications\":%llu,"
+               "\"behind\":%llu",
+               O.conns, O.port2, O.rate, O.window, (double)g_published / window,
+               (unsigned long long)g_missed, (unsigned long long)g_lost_pubs,
+               (unsigned long long)g_behind);
+    if (O.deflate || O.json)
+        printf(",\"json\":%s,\"deflate\":%s", O.json ? "true" : "false",
+               O.deflate ? "true" : "false");
     printf("}\n");
     fflush(stdout);
     return 0;
