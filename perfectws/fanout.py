@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from ._trampoline import trampoline
 from .exceptions import FanOutError, MessageTypeError, MissingDependency
 
 if TYPE_CHECKING:
@@ -349,8 +350,19 @@ class FanOut:
                     message = await pubsub.get_message(
                         ignore_subscribe_messages=True, timeout=None
                     )
-                    if message is not None and message["type"] == "message":
-                        self._deliver(message["channel"], message["data"])
+                    batch = [message]
+                    # What Redis has already sent is read without waiting and
+                    # delivered in one trampoline pass, so that each socket
+                    # gets one send() for the lot: a publication delivered
+                    # alone costs a send per socket (docs/performance.md).
+                    while len(batch) < _BATCH:
+                        more = await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=0
+                        )
+                        if more is None:
+                            break
+                        batch.append(more)
+                    trampoline.run(self, self._deliver_batch, batch)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # redis' ConnectionError, TimeoutError, OSError
@@ -375,6 +387,15 @@ class FanOut:
     async def _unsubscribe(self, pubsub: PubSub, channel: str) -> None:
         with contextlib.suppress(Exception):
             await pubsub.unsubscribe(channel)
+
+    def _deliver_batch(self, batch: list[dict[str, Any] | None]) -> None:
+        for message in batch:
+            if message is not None and message["type"] == "message":
+                self._deliver(message["channel"], message["data"])
+
+    def callback_failed(self) -> None:
+        """The trampoline's owner hook: a delivery outside the callbacks failed."""
+        logger.exception("fan-out delivery failed")
 
     def _deliver(self, raw_channel: bytes, data: bytes) -> None:
         channel = raw_channel.decode(errors="replace")
