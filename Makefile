@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8181
 
-.PHONY: venv demo chat test test-slow chromium redis lint style types check autobahn autobahn-deflate bench bench-quick clean
+.PHONY: venv demo chat test test-slow chromium redis lint style types check autobahn autobahn-deflate tornado-matrix bench bench-quick clean
 
 $(STAMP): setup.cfg setup.py
 	@echo "== installing perfectws and its test tools into $(VENV)"
@@ -67,6 +67,10 @@ autobahn: venv
 autobahn-deflate: venv
 	bash scripts/install-autobahn.sh .autobahn
 	$(PY) scripts/autobahn.py --deflate --report-dir reports/autobahn-deflate
+
+# The socket hand-over against every Tornado release _takeover.py names.
+tornado-matrix:
+	bash scripts/tornado-matrix.sh
 
 bench: venv redis
 	$(PY) bench/run.py
