@@ -27,6 +27,10 @@ Redis (``perfectws.FanOut``) across two perfectws processes on two ports, with
 a redis-server started per cell on the client's core (so Redis and the client
 share core 1). ``deflate4k`` echoes 4 KiB JSON with permessage-deflate
 negotiated and used both ways (wsload links zlib) on the ``*_deflate`` servers.
+The ``chat`` row (wsload ``chat``) runs examples/chat_server.py itself (one
+process, no Redis) with 200 joined clients, one of which posts in a closed loop;
+every post carries its sequence number and send time, found again in the JSON
+the other 199 receive: posts/s in, deliveries/s out and p99 post-to-delivery.
 Rows with a ``feature`` run only on the servers that serve it.
 
 Peers are installed on first use into bench/.env (pip) and bench/node_modules
@@ -184,6 +188,15 @@ FEATURE_SERVERS: tuple[Server, ...] = (
         features=("deflate",),
         only_features=True,
     ),
+    # The chat example as it ships (its prints go to the server log).
+    Server(
+        "perfectws_chat",
+        (str(ENV_PY), str(REPO / "examples" / "chat_server.py"), "--host", "127.0.0.1"),
+        warm=False,
+        perfectws=True,
+        features=("chat",),
+        only_features=True,
+    ),
     Server(
         "websockets_deflate",
         _py("websockets_echo.py", "--deflate"),
@@ -269,6 +282,12 @@ def _broadcast_args(rate: float = 0.0) -> Callable[[Config], list[str]]:
         return out
 
     return args
+
+
+def _chat_args(cfg: Config) -> list[str]:
+    out = ["--conns", "200", "--path", "/chat", "--proto", "chat"]
+    out += ["--warmup", str(cfg.warmup), "--duration", str(cfg.duration)]
+    return out + ["--parallel", "64", "--window", "4"]
 
 
 def _deflate_args(cfg: Config) -> list[str]:
@@ -388,6 +407,17 @@ ROWS: tuple[Row, ...] = (
         "us",
         higher_is_better=False,
         feature="fanout",
+        bases=(),
+    ),
+    Row(
+        "chat",
+        "chat example deliveries/s, 200 joined clients, 1 posting, closed loop "
+        "(4 posts in flight)",
+        "chat",
+        _chat_args,
+        "rate",
+        "/s",
+        feature="chat",
         bases=(),
     ),
     Row(
@@ -796,6 +826,11 @@ def summarize(row: Row, r: Result) -> str:
         )
     val = r[row.metric]
     text = f"{val:,.0f} {row.unit}" if row.unit == "/s" else f"{val:,.1f} {row.unit}"
+    if row.mode == "chat":
+        text += (
+            f" ({r['publishes_s']:,.0f} posts/s in, {r['rate']:,.0f} deliveries/s "
+            f"out, missed {r['missed']}, lost {r['lost_publications']})"
+        )
     if row.mode == "broadcast":
         text += (
             f" ({r['rate']:,.0f} deliveries/s, {r['publishes_s']:,.0f} publishes/s, "

@@ -30,6 +30,17 @@
  *              not yet delivered to all N (one older than 1 s counts as lost);
  *              --rate R publishes R per second instead (an offered load).
  *              --port2 Q puts every odd receiver on port Q (another process).
+ *   chat       the broadcast machinery against examples/chat_server.py's protocol
+ *              (PerfectExamples/Perfect-Chat-Demo): --conns N clients on
+ *              /chat (subprotocol "chat") each join with {"email",
+ *              "displayName", "avatar"}; the last one posts, the same object
+ *              with "message": "#<seq>:<send time>" (hex). Every other client
+ *              must receive exactly {"user": "P", "message": "P: #<seq>:<time>",
+ *              "avatar": "a"} (Python's json.dumps); the poster never gets its
+ *              own post back, and the Bot's "Joined" lines are checked and
+ *              skipped. Posting starts once all N-1 receivers are known to be
+ *              joined (each has heard a Bot line; the poster joins again until
+ *              they all have). Counts deliveries/s, posts/s and latency.
  *
  * --json sends JSON documents of exactly S bytes instead of random ASCII (text
  * that compresses like an API's). --deflate offers permessage-deflate
@@ -248,7 +259,10 @@ static void self_test(void)
 
 /* ---------------------------------------------------------------- options */
 
-enum { M_ECHO, M_HANDSHAKE, M_IDLE, M_DROP, M_BROADCAST };
+enum { M_ECHO, M_HANDSHAKE, M_IDLE, M_DROP, M_BROADCAST, M_CHAT };
+
+/* Modes with receivers and a publisher (broadcast; chat, whose publisher posts). */
+#define PUBSUB (O.mode == M_BROADCAST || O.mode == M_CHAT)
 
 static struct {
     int mode;
@@ -275,9 +289,9 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: wsload MODE --port P [options]\n"
-            "  MODE: echo | handshake | idle | drop | broadcast\n"
+            "  MODE: echo | handshake | idle | drop | broadcast | chat\n"
             "  --json --deflate (echo: JSON text, permessage-deflate)\n"
-            "  --port2 Q --rate R --window W (broadcast)\n"
+            "  --port2 Q --rate R --window W (broadcast; chat: --rate, --window)\n"
             "  --host 127.0.0.1 --path /echo --proto echo (empty: none)\n"
             "  --conns N (echo: connections; idle: connections to hold)\n"
             "  --size S --binary --warmup SEC --duration SEC --tls (wss)\n"
@@ -301,6 +315,8 @@ static void parse_args(int argc, char **argv)
         O.mode = M_DROP;
     else if (!strcmp(argv[1], "broadcast"))
         O.mode = M_BROADCAST;
+    else if (!strcmp(argv[1], "chat"))
+        O.mode = M_CHAT;
     else
         usage();
     g_mode_name = argv[1];
@@ -372,6 +388,15 @@ static void parse_args(int argc, char **argv)
         O.conns = 1;
     if (O.mode == M_BROADCAST && (O.size < 34 || O.size > 65535 || O.binary || O.tls || O.deflate))
         die("broadcast: text messages of 34..65535 bytes, no --binary/--tls/--deflate");
+    if (O.mode == M_CHAT && (O.conns < 2 || O.port2 || O.binary || O.tls || O.deflate))
+        die("chat: --conns of 2 or more (one posts), no --port2/--binary/--tls/--deflate");
+    if (O.mode == M_CHAT) {
+        O.conns--; /* receivers; the poster is the extra slot, as in broadcast */
+        if (!strcmp(O.path, "/echo"))
+            O.path = "/chat"; /* examples/chat_server.py's route and subprotocol */
+        if (!strcmp(O.proto, "echo"))
+            O.proto = "chat";
+    }
     if (O.window < 1 || O.port2 < 0 || O.port2 > 65535 || O.rate < 0)
         die("bad --window/--port2/--rate");
     if (O.deflate && O.tls)
@@ -381,7 +406,7 @@ static void parse_args(int argc, char **argv)
         rnd();
     if (O.timeout <= 0) {
         double t = 30.0;
-        if (O.mode == M_ECHO || O.mode == M_HANDSHAKE || O.mode == M_BROADCAST)
+        if (O.mode == M_ECHO || O.mode == M_HANDSHAKE || PUBSUB)
             t += O.warmup + O.duration;
         if (O.mode == M_IDLE)
             t += O.hold + O.conns / 500.0;
@@ -471,6 +496,8 @@ typedef struct {
     uint64_t t_send;       /* when the current message was sent */
     uint64_t t_start;      /* handshake mode: when the cycle started */
     int64_t last_seq;      /* broadcast: the last sequence number received */
+    int joined;            /* chat: this receiver has heard the Bot, so is joined */
+    uint64_t t_join;       /* chat: when the poster last sent its join */
     z_stream *zdef, *zinf; /* --deflate: this connection's compressors */
     int srv_nct, cli_nct;  /* the server's *_no_context_takeover answers */
     int zmsg;              /* the message being received is compressed */
@@ -506,6 +533,8 @@ static uint64_t g_ring_t[RING];     /* when it was published */
 static int64_t g_next_seq, g_done_seq;
 static uint64_t g_published, g_lost_pubs, g_missed, g_behind;
 static uint64_t g_next_due;
+static int g_joined;  /* chat: receivers known to be joined */
+static uint64_t g_bot; /* chat: the Bot's lines received */
 static struct sockaddr_in g_addr2;
 static uint8_t *g_zbuf; /* --deflate: scratch for one (de)compressed message */
 static size_t g_zbuf_cap;
@@ -877,16 +906,47 @@ static void publication(uint8_t *out, int64_t seq, uint64_t t)
         out[i] = (uint8_t)('a' + (seq + (int64_t)i) % 26);
 }
 
+/* Chat mode: the names in examples/chat_server.py's JSON. Receiver i is "r<i>";
+ * the poster is "P". The server answers with json.dumps's default separators. */
+#define CHAT_POSTER_EMAIL "poster@bench.invalid"
+#define CHAT_DELIVERY "{\"user\": \"P\", \"message\": \"P: #%016llx:%016llx\", \"avatar\": \"a\"}"
+#define CHAT_BOT_HEAD "{\"user\": \"Bot\", \"message\": \"Bot: "
+#define CHAT_BOT_TAIL " Joined\", \"avatar\": \"http://en.gravatar.com/avatar/0\"}"
+
+/* Chat mode: join the room (the demo's join message, without "message"). */
+static void chat_join(conn *c)
+{
+    char msg[160];
+    int idx = (int)(c - g_conns);
+    int n = idx == O.conns
+                ? snprintf(msg, sizeof msg,
+                           "{\"email\":\"" CHAT_POSTER_EMAIL "\",\"displayName\":\"P\","
+                           "\"avatar\":\"a\"}")
+                : snprintf(msg, sizeof msg,
+                           "{\"email\":\"r%d@bench.invalid\",\"displayName\":\"r%d\","
+                           "\"avatar\":\"a\"}",
+                           idx, idx);
+    put_frame(c, 1, (const uint8_t *)msg, (size_t)n);
+    c->t_join = now_ns();
+}
+
 static void publish(void)
 {
     conn *pub = &g_conns[O.conns];
     uint8_t msg[65536];
     int64_t seq = g_next_seq++;
     uint64_t t = now_ns();
-    publication(msg, seq, t);
+    size_t len = O.size;
+    if (O.mode == M_CHAT)
+        len = (size_t)snprintf((char *)msg, sizeof msg,
+                               "{\"email\":\"" CHAT_POSTER_EMAIL "\",\"displayName\":\"P\","
+                               "\"avatar\":\"a\",\"message\":\"#%016llx:%016llx\"}",
+                               (unsigned long long)seq, (unsigned long long)t);
+    else
+        publication(msg, seq, t);
     g_ring_got[seq % RING] = 0;
     g_ring_t[seq % RING] = t;
-    put_frame(pub, 1, msg, O.size);
+    put_frame(pub, 1, msg, len);
     g_published++;
     flush(pub);
 }
@@ -894,7 +954,7 @@ static void publish(void)
 /* Retire finished publications; publish what the loop or the rate allows. */
 static void pub_tick(void)
 {
-    if (O.mode != M_BROADCAST || g_open < O.conns + 1)
+    if (!PUBSUB || g_open < O.conns + 1 || (O.mode == M_CHAT && g_joined < O.conns))
         return;
     uint64_t now = now_ns();
     while (g_done_seq < g_next_seq) {
@@ -922,10 +982,62 @@ static void pub_tick(void)
     }
 }
 
-/* One broadcast message of len bytes arrived on c. */
+/* Chat mode: a text message of len bytes arrived on c: the Bot's "Joined" line
+ * or a post. Returns the post's sequence number and send time in *seq and *t,
+ * or 0 for a Bot line. */
+static int chat_message(conn *c, const uint8_t *p, size_t len, unsigned long long *seq,
+                        unsigned long long *t)
+{
+    size_t hl = sizeof CHAT_BOT_HEAD - 1, tl = sizeof CHAT_BOT_TAIL - 1;
+    if (len > hl + tl && !memcmp(p, CHAT_BOT_HEAD, hl) &&
+        !memcmp(p + len - tl, CHAT_BOT_TAIL, tl)) {
+        if (c - g_conns < O.conns && !c->joined) {
+            c->joined = 1; /* the room sent it something, so it is in the room */
+            g_joined++;
+        }
+        g_bot++;
+        return 0;
+    }
+    char got[160], want[160];
+    if (len >= sizeof got)
+        die("chat message of %zu bytes, neither a post nor a Bot join", len);
+    memcpy(got, p, len);
+    got[len] = 0;
+    if (sscanf(got, "{\"user\": \"P\", \"message\": \"P: #%16llx:%16llx", seq, t) != 2)
+        die("chat message that is neither a post nor a Bot join: %s", got);
+    int n = snprintf(want, sizeof want, CHAT_DELIVERY, *seq, *t);
+    if ((size_t)n != len || memcmp(want, p, len) != 0)
+        die("chat post delivered as %.*s, want %s", (int)len, (const char *)p, want);
+    if (c - g_conns == O.conns)
+        die("the poster got its own post back (seq %llu)", *seq);
+    return 1;
+}
+
+/* One broadcast message (or chat post) of len bytes arrived on c. */
 static void on_delivery(conn *c, const uint8_t *p, size_t len)
 {
     uint64_t t_recv = now_ns();
+    if (O.mode == M_CHAT) {
+        unsigned long long seq, t;
+        if (!chat_message(c, p, len, &seq, &t))
+            return;
+        if ((int64_t)seq >= g_next_seq || (g_next_seq - (int64_t)seq < RING &&
+                                          g_ring_t[seq % RING] != t))
+            die("chat post differs from every one posted (seq %llu)", seq);
+        if ((int64_t)seq <= c->last_seq)
+            die("connection %d got seq %llu after %lld", (int)(c - g_conns), seq,
+                (long long)c->last_seq);
+        if (c->last_seq >= 0)
+            g_missed += (uint64_t)((int64_t)seq - c->last_seq - 1);
+        c->last_seq = (int64_t)seq;
+        if (g_next_seq - (int64_t)seq < RING)
+            g_ring_got[seq % RING]++;
+        if (g_measuring) {
+            g_count++;
+            hist_add(t_recv - t);
+        }
+        return;
+    }
     if (len != O.size)
         die("broadcast message of %zu bytes, published %zu", len, O.size);
     unsigned long long seq, t;
@@ -966,7 +1078,9 @@ static void on_open(conn *c)
     g_pending--;
     g_open++;
     c->state = S_OPEN;
-    if (O.mode != M_IDLE && O.mode != M_BROADCAST)
+    if (O.mode == M_CHAT)
+        chat_join(c);
+    else if (O.mode != M_IDLE && O.mode != M_BROADCAST)
         send_message(c);
 }
 
@@ -1131,7 +1245,7 @@ static int parse_frames(conn *c)
             put_frame(c, 10, pl, (size_t)len);
             alive = flush(c);
         } else if (op == 10) { /* Pong: ignore */
-        } else if (O.mode == M_BROADCAST && (op == 0 || op == 1 || op == 2)) {
+        } else if (PUBSUB && (op == 0 || op == 1 || op == 2)) {
             if (op != 1 || !fin)
                 die("broadcast arrived as opcode %d fin %d, want one text frame", op, fin);
             on_delivery(c, pl, (size_t)len);
@@ -1287,8 +1401,8 @@ static int ms_until(uint64_t t);
 /* How long epoll may wait (ms) before the next publication is due. */
 static int pub_ms(int ms)
 {
-    if (O.mode != M_BROADCAST || O.rate <= 0 || !g_next_due)
-        return O.mode == M_BROADCAST && O.rate <= 0 ? (ms < 10 ? ms : 10) : ms;
+    if (!PUBSUB || O.rate <= 0 || !g_next_due)
+        return PUBSUB && O.rate <= 0 ? (ms < 10 ? ms : 10) : ms;
     int due = ms_until(g_next_due);
     return due < ms ? due : ms;
 }
@@ -1330,7 +1444,7 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     getrlimit(RLIMIT_NOFILE, &rl);
-    int slots = O.mode == M_HANDSHAKE ? O.parallel : O.conns + (O.mode == M_BROADCAST);
+    int slots = O.mode == M_HANDSHAKE ? O.parallel : O.conns + PUBSUB;
     if ((rlim_t)slots + 16 > rl.rlim_cur)
         die("%d connections need more file descriptors than RLIMIT_NOFILE %llu", slots,
             (unsigned long long)rl.rlim_cur);
@@ -1415,8 +1529,19 @@ int main(int argc, char **argv)
     double window = 0, cpu_srv = 0, cpu_cli = 0, cpu_other = 0, cpu_steal = 0;
     long rss_before = 0, rss_with = 0;
 
-    if (O.mode == M_ECHO || O.mode == M_DROP || O.mode == M_BROADCAST) {
+    if (O.mode == M_ECHO || O.mode == M_DROP || PUBSUB) {
         open_all(slots);
+        /* A receiver whose join the server read after every other join hears
+         * no Bot line: the poster joins again (the room keeps one entry per
+         * email) until every receiver has heard one. */
+        conn *poster = &g_conns[O.conns];
+        while (O.mode == M_CHAT && g_joined < O.conns) {
+            poll_once(20);
+            if (g_joined < O.conns && now_ns() - poster->t_join > 200000000ull) {
+                chat_join(poster);
+                flush(poster);
+            }
+        }
         if (O.mode == M_DROP) {
             while (g_count < 1)
                 poll_once(100);
@@ -1433,7 +1558,7 @@ int main(int argc, char **argv)
     }
     double connect_s = (double)(now_ns() - t0) / 1e9;
 
-    if (O.mode == M_ECHO || O.mode == M_HANDSHAKE || O.mode == M_BROADCAST) {
+    if (O.mode == M_ECHO || O.mode == M_HANDSHAKE || PUBSUB) {
         uint64_t w0 = now_ns() + (uint64_t)(O.warmup * 1e9);
         pub_tick();
         while (now_ns() < w0) {
@@ -1477,7 +1602,7 @@ int main(int argc, char **argv)
     printf("{\"mode\":\"%s\",\"ok\":true,\"port\":%d,\"path\":\"%s\",\"conns\":%d,"
            "\"parallel\":%d,\"size\":%zu,\"binary\":%s,\"connect_s\":%.3f,"
            "\"subprotocol_echo\":%d,\"started\":%d,\"tls\":%s",
-           g_mode_name, O.port, O.path, O.conns, O.parallel, O.size, O.binary ? "true" : "false",
+           g_mode_name, O.port, O.path, O.conns + (O.mode == M_CHAT), O.parallel, O.size, O.binary ? "true" : "false",
            connect_s, g_proto_echo, g_started, O.tls ? "true" : "false");
     if (O.tls)
         printf(",\"tls_version\":\"%s\",\"tls_cipher\":\"%s\"", g_tls_version, g_tls_cipher);
@@ -1496,7 +1621,9 @@ int main(int argc, char **argv)
                g_count ? cpu_srv * 1e6 / (double)g_count : 0.0, cpu_other / window,
                cpu_steal / window);
     }
-    if (O.mode == M_BROADCAST)
+    if (O.mode == M_CHAT)
+        printf(",\"clients\":%d,\"bot_lines\":%llu", O.conns + 1, (unsigned long long)g_bot);
+    if (PUBSUB)
         printf(",\"receivers\":%d,\"port2\":%d,\"offered_rate\":%.1f,\"window\":%d,"
                "\"publishes_s\":%.1f,\"missed\":%llu,\"lost_publications\":%llu,"
                "\"behind\":%llu",
