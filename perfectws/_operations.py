@@ -135,6 +135,14 @@ class Operations:
 
     # ---------------------------------------------------------- WebSocket
 
+    def tracks_sessions(self) -> bool:
+        """Whether sessions coming and going matter here: metrics or the access log.
+
+        Read when the server starts listening: without either, the server
+        keeps its sessions in a plain set and pays nothing per session.
+        """
+        return self.metrics is not None or access_logger.isEnabledFor(logging.INFO)
+
     def session_opened(self, ws: WebSocket) -> None:
         """A session now owns its socket (``HTTPServer._track``)."""
         self._opened[ws] = time.monotonic()

@@ -77,8 +77,8 @@ class Session:
         "_read_timer",
         "_sessions",
         "_settings",
+        "_stats",
         "_transport",
-        "stats",
         "_write_waiters",
         "close_timeout",
         "read_timeout_seconds",
@@ -119,6 +119,7 @@ class Session:
         self._read_timer: asyncio.TimerHandle | None = None
         self._dispatch_queued = False
         self._write_waiters: list[SendCallback] | None = None
+        self._stats: SessionStats | None = None
         # The fixed-delay timers this session waits in, if any (_timers.py).
         self._close_timers: FixedDelayTimers | None = None
         self._keepalive_timers: FixedDelayTimers | None = None
@@ -136,8 +137,6 @@ class Session:
         else:
             transport = SocketTransport(sock, self, self._loop, cap)
         self._transport = transport
-        #: Counters for metrics and the access log (perfectws/_stats.py).
-        self.stats = SessionStats(self._protocol, transport)
         interval = self._settings.ping_interval
         if interval is not None:
             self._wait_keepalive(interval, self._keepalive)
@@ -163,14 +162,14 @@ class Session:
 
     def eof_received(self) -> None:
         """The peer closed its side: the session is over (with or without a Close)."""
-        self._protocol.connection_lost()
+        self._protocol.state = _CLOSED  # (its connection_lost(): a call less)
         self._fail_read()
         # Our last frames may still be waiting for a peer that reads no more.
         self._arm_close_timer()
 
     def connection_lost(self) -> None:
         """The transport is gone: release the timers, the registry, the waiters."""
-        self._protocol.connection_lost()
+        self._protocol.state = _CLOSED  # (its connection_lost(): a call less)
         if self._read_timer is not None:
             self._read_timer.cancel()
             self._read_timer = None
@@ -490,6 +489,18 @@ class Session:
             self._write_waiters = None
             for callback in waiters:
                 trampoline.soon(self, callback)
+
+    @property
+    def stats(self) -> SessionStats | None:
+        """Counters for metrics and the access log (perfectws/_stats.py).
+
+        Made on first use (only metrics and the access log ask), so a session
+        nobody counts pays nothing for them; ``None`` before the session owns
+        its socket.
+        """
+        if self._stats is None and self._transport is not None:
+            self._stats = SessionStats(self._protocol, self._transport)
+        return self._stats
 
     def send_encoded(self, frame: bytes, payload_size: int, max_unsent: int) -> int:
         """Queue ``frame``, one whole message encoded once for many sessions.

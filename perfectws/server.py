@@ -187,7 +187,7 @@ class HTTPServer:
             health_checks=health_checks,
             metrics=metrics,
         )
-        self._websockets = _Sessions(self._operations)
+        self._websockets: set[WebSocket] = _Sessions(self._operations)
         self._draining = False
         self._signalled_at = 0.0
         self._force = asyncio.Event()
@@ -448,6 +448,10 @@ class HTTPServer:
         self._acceptor = Acceptor(
             sockets, server, ssl_context, asyncio.get_running_loop()
         )
+        if not self._operations.tracks_sessions() and not self._websockets:
+            # Nobody counts or logs sessions: a plain set costs no Python
+            # call per session (a handshake makes about 190 in all).
+            self._websockets = set()
         self._operations.start()
 
 
