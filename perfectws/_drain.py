@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Set
 from typing import TYPE_CHECKING, Final
 
@@ -29,6 +30,8 @@ __all__ = ["GOING_AWAY_REASON", "close_sessions", "drain"]
 GOING_AWAY_REASON: Final = "server shutting down"
 #: How often the drain looks again (and closes sessions upgraded meanwhile).
 _TICK: Final = 0.02
+
+logger = logging.getLogger("perfectws.server")
 
 
 def close_sessions(sessions: Set[WebSocket]) -> None:
@@ -68,3 +71,45 @@ async def drain(
         if not dispatcher.connections:
             break
         await asyncio.sleep(_TICK)
+
+
+#: Seconds the application's own tasks get to finish once they are cancelled
+#: at the end of a shutdown (a Redis client closing its connections, say).
+SETTLE_TIMEOUT: Final = 2.0
+
+
+async def settle_tasks(force: asyncio.Event) -> bool:
+    """Cancel every other task of the loop and wait for them, briefly.
+
+    Returns False when some are still running after SETTLE_TIMEOUT (or a
+    second stop signal): the caller then exits without waiting for them, as
+    ``asyncio.Runner`` would wait forever for a task stuck in its clean-up.
+    """
+    loop = asyncio.get_running_loop()
+    current = asyncio.current_task()
+    tasks = {t for t in asyncio.all_tasks() if t is not current and not t.done()}
+    for task in tasks:
+        task.cancel()
+    deadline = loop.time() + SETTLE_TIMEOUT
+    forced = asyncio.ensure_future(force.wait())
+    pending = set(tasks)
+    while pending and not forced.done():
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        _, pending = await asyncio.wait(
+            pending | {forced}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+        )
+        pending.discard(forced)
+    forced.cancel()
+    stuck = [t for t in tasks if not t.done()]
+    if stuck:
+        logger.warning(
+            "%d task(s) did not finish within %g s of the shutdown; exiting "
+            "without them: %s",
+            len(stuck),
+            SETTLE_TIMEOUT,
+            ", ".join(t.get_name() for t in stuck[:5]),
+        )
+        return False
+    return True

@@ -54,6 +54,8 @@ _HEADER_SIZE: Final = len(_MAGIC) + _ID_SIZE
 # Publishes go out in pipelines of at most this many: one round trip for a
 # burst, in the order they were made.
 _BATCH: Final = 512
+#: Seconds closing a connection to Redis may take before it is given up.
+_CLOSE_TIMEOUT: Final = 1.0
 
 
 class FanOut:
@@ -371,10 +373,12 @@ class FanOut:
             finally:
                 self._subscribed = False
                 self._pubsub = None
+                # Bounded: a connection to a Redis that vanished must not hold
+                # a shutdown (or the reconnection) up.
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await asyncio.wait_for(pubsub.aclose(), _CLOSE_TIMEOUT)  # type: ignore[no-untyped-call]
                 with contextlib.suppress(Exception):
-                    await client.aclose()
+                    await asyncio.wait_for(client.aclose(), _CLOSE_TIMEOUT)
             await asyncio.sleep(delay)
             delay = self._backoff(delay)
 
@@ -447,14 +451,14 @@ class FanOut:
                     self._pub_retry_at = self._loop.time() + delay
                     delay = self._backoff(delay)
                     with contextlib.suppress(Exception):
-                        await client.aclose()
+                        await asyncio.wait_for(client.aclose(), _CLOSE_TIMEOUT)
                     client = self._client("pub")
                 else:
                     delay = self.reconnect_min
                     self._came_back()
         finally:
             with contextlib.suppress(Exception):
-                await client.aclose()
+                await asyncio.wait_for(client.aclose(), _CLOSE_TIMEOUT)
 
 
 def _check_channel(channel: str) -> None:

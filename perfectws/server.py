@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, ClassVar, Final
 import tornado.netutil
 
 from ._accept import Acceptor, TornadoHTTPServer
-from ._drain import close_sessions, drain
+from ._drain import close_sessions, drain, settle_tasks
 from ._exchange import HEADER_READ_CAP, Dispatcher
 from ._operations import Operations
 from ._workers import supervise, unblock_stop_signals
@@ -383,6 +383,12 @@ class HTTPServer:
         )
         await stop.wait()
         await self.stop()
+        if not await settle_tasks(self._force):
+            # The sessions are closed and the responses sent; what is left is
+            # application tasks stuck in their clean-up, which asyncio.Runner
+            # would wait for forever. Exit 0 as a completed shutdown does.
+            logging.shutdown()
+            os._exit(0)
 
     def _signalled(self) -> None:
         """SIGINT or SIGTERM: begin the shutdown; a later one ends it at once.

@@ -364,3 +364,34 @@ def test_dockerfile_command_parses(monkeypatch) -> None:
     args = _parse_with_env(monkeypatch, argv[1:], env)
     assert (args.host, args.port, args.processes) == ("0.0.0.0", 8181, 2)
     assert args.health_checks and args.metrics and args.proxy_headers
+
+
+def test_a_task_stuck_in_its_clean_up_does_not_hold_the_shutdown(
+    app_dir, started
+) -> None:
+    """SIGTERM with an application task that ignores cancellation: exit 0 anyway.
+
+    asyncio.Runner waits forever for such a task (found when a Redis client
+    hung in its close at shutdown); the server gives its tasks a bounded time.
+    """
+    (app_dir / "stuck.py").write_text(
+        "import asyncio\n"
+        "from perfectws import GET, Routes\n"
+        "async def stubborn():\n"
+        "    while True:\n"
+        "        try:\n"
+        "            await asyncio.sleep(3600)\n"
+        "        except asyncio.CancelledError:\n"
+        "            continue\n"
+        "tasks = []\n"
+        "def spawn(req, resp):\n"
+        "    tasks.append(asyncio.ensure_future(stubborn()))\n"
+        "    resp.set_body('spawned').completed()\n"
+        "routes = Routes()\n"
+        "routes[GET, '/spawn'] = spawn\n"
+    )
+    proc = run(app_dir, started, "stuck:routes", "--port", "0")
+    port = proc.serving()
+    assert get(port, "/spawn") == (200, b"spawned")
+    assert proc.stop() == 0
+    assert any("did not finish" in line for line in proc.lines), proc.lines
