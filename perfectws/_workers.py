@@ -21,6 +21,7 @@ workers behind.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -97,10 +98,12 @@ class _Supervisor:
 
     def fork(self) -> bool:
         """Fork one worker; True in the worker."""
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            _stop_with(parent)
             return True
         self.workers[pid] = time.monotonic()
         return False
@@ -134,6 +137,25 @@ class _Supervisor:
             return True
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         return False
+
+
+def _stop_with(parent: int) -> None:
+    """Have the kernel send this worker SIGTERM when its supervisor dies.
+
+    So a supervisor killed by SIGKILL (which it cannot pass on) leaves no
+    worker serving behind it: each drains and exits as on any SIGTERM. Linux
+    only (``prctl(PR_SET_PDEATHSIG)``); elsewhere nothing happens.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG: Final = 1
 
 
 def _describe(status: int) -> str:

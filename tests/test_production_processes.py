@@ -300,3 +300,23 @@ def test_examples_take_host(tmp_path: Path, script: str) -> None:
     with run_example(script, tmp_path, "--host", "127.0.0.1") as server:
         assert asyncio.run(echo_once(server.ws_url(), "v4")) == "v4"
         assert refuses(server.port, "::1")
+
+
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    """SIGKILL reaches the parent alone; the kernel then SIGTERMs every worker."""
+    with run_example("echo_server.py", tmp_path, "--processes", "2") as server:
+        workers = wait_for_workers(server, 2)
+        server.proc.kill()
+        server.proc.wait(timeout=5 * UNIT)
+        deadline = time.monotonic() + 10 * UNIT
+        while any(Path(f"/proc/{pid}").exists() and _alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, f"workers left behind: {workers}"
+            time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited (its parent, init, reaps it)
