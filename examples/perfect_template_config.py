@@ -17,15 +17,17 @@ import argparse
 import os
 from typing import Any
 
+# The /echo route is an addition to the Swift original: the echo example's own
+# EchoHandler serves it (examples/ is on sys.path when a script here runs).
+from echo_server import EchoHandler
+
 from perfectws import (
     HTTPFilter,
     HTTPHandler,
     HTTPRequest,
     HTTPResponse,
     HTTPServer,
-    OpcodeType,
     RequestHandler,
-    WebSocket,
     WebSocketHandler,
     WebSocketSessionHandler,
 )
@@ -45,23 +47,6 @@ def handler(request: HTTPRequest, response: HTTPResponse) -> None:
     response.completed()
 
 
-class EchoHandler:
-    socket_protocol: str | None = "echo"
-
-    def handle_session(self, request: HTTPRequest, socket: WebSocket) -> None:
-        def on_message(string: str | None, op: OpcodeType, fin: bool) -> None:
-            if string is None:
-                socket.close()
-                return
-            socket.send_string_message(
-                string,
-                final=True,
-                callback=lambda: self.handle_session(request, socket),
-            )
-
-        socket.read_string_message(on_message)
-
-
 def socket_handler(data: dict[str, Any]) -> RequestHandler:
     def handle(request: HTTPRequest, response: HTTPResponse) -> None:
         def producer(
@@ -69,7 +54,7 @@ def socket_handler(data: dict[str, Any]) -> RequestHandler:
         ) -> WebSocketSessionHandler | None:
             if "echo" not in protocols:
                 return None
-            return EchoHandler()
+            return EchoHandler(print_messages=False)
 
         WebSocketHandler(handler_producer=producer).handle_request(request, response)
 

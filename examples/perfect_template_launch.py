@@ -17,16 +17,18 @@ import argparse
 import os
 import secrets
 
+# The /echo route is an addition to the Swift original: the echo example's own
+# EchoHandler serves it (examples/ is on sys.path when a script here runs).
+from echo_server import EchoHandler
+
 from perfectws import (
     GET,
     HTTPRequest,
     HTTPResponse,
     HTTPServer,
-    OpcodeType,
     Routes,
     StaticFileHandler,
     TLSConfiguration,
-    WebSocket,
     WebSocketHandler,
     WebSocketSessionHandler,
 )
@@ -58,27 +60,10 @@ def fetch_url(request: HTTPRequest, response: HTTPResponse) -> None:
     response.set_body(json={"key": key, "url": urls[key]}).completed()
 
 
-class EchoHandler:
-    socket_protocol: str | None = "echo"
-
-    def handle_session(self, request: HTTPRequest, socket: WebSocket) -> None:
-        def on_message(string: str | None, op: OpcodeType, fin: bool) -> None:
-            if string is None:
-                socket.close()
-                return
-            socket.send_string_message(
-                string,
-                final=True,
-                callback=lambda: self.handle_session(request, socket),
-            )
-
-        socket.read_string_message(on_message)
-
-
 def echo_producer(
     request: HTTPRequest, protocols: list[str]
 ) -> WebSocketSessionHandler | None:
-    return EchoHandler() if "echo" in protocols else None
+    return EchoHandler(print_messages=False) if "echo" in protocols else None
 
 
 def main() -> None:
