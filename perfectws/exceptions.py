@@ -64,12 +64,16 @@ class ArgumentError(PerfectWSError, TypeError):
 class RouteError(PerfectWSError, ValueError):
     """A route pattern is malformed or already registered.
 
+    Swift: none (Perfect ignores a malformed route and replaces a duplicate).
+
     Raised when the route is added, never when a request arrives.
     """
 
 
 class ConcurrencyError(PerfectWSError, RuntimeError):
     """A WebSocket was asked to read while a read was already pending.
+
+    Swift: none (Perfect leaves overlapping reads undefined).
 
     Perfect reads one frame per call; overlapping reads would make the order of
     delivery undefined, so perfectws refuses the second one at once.
@@ -79,6 +83,8 @@ class ConcurrencyError(PerfectWSError, RuntimeError):
 class CloseFrameError(PerfectWSError, ValueError):
     """``close(code, reason)`` was given what a Close frame cannot carry.
 
+    Swift: none (Perfect's ``close()`` sends no code).
+
     RFC 6455 section 7.4 lets an endpoint send 1000-1003, 1007-1014 and
     3000-4999, and a control frame holds at most 125 bytes (so a reason of at
     most 123 bytes of UTF-8).
@@ -87,6 +93,8 @@ class CloseFrameError(PerfectWSError, ValueError):
 
 class NotServedError(PerfectWSError, RuntimeError):
     """A WebSocket upgrade was asked of a request no perfectws server received.
+
+    Swift: none (every Perfect request comes from its server).
 
     ``WebSocketHandler.handle_request`` takes the request's connection over,
     so the request must come from :class:`~perfectws.HTTPServer`, not be
@@ -116,6 +124,8 @@ class LaunchFailure(PerfectWSError, OSError):
 class MessageTypeError(PerfectWSError, TypeError):
     """A message to broadcast or publish is neither ``str`` nor bytes-like.
 
+    Swift: none (``broadcast`` is perfectws's own).
+
     Also raised for ``text=True`` with bytes that are not UTF-8: they cannot
     be sent as a text frame. Raised before anything is sent to anyone.
     """
@@ -123,6 +133,8 @@ class MessageTypeError(PerfectWSError, TypeError):
 
 class FanOutError(PerfectWSError, ValueError):
     """A fan-out was given a URL it cannot use or an empty channel name.
+
+    Swift: none (fan-out through Redis is perfectws's own).
 
     Raised when the call is made; Redis being unreachable is not a caller
     mistake and never raises (see :class:`perfectws.fanout.FanOut`).
