@@ -87,6 +87,36 @@ class TransportUser(Protocol):
         """A callback the transport ran on the trampoline raised."""
 
 
+class _Gone:
+    """The user of a transport whose connection is gone: hears nothing more."""
+
+    __slots__ = ()
+
+    def data_received(self) -> None:
+        pass
+
+    def eof_received(self) -> None:
+        pass
+
+    def connection_lost(self) -> None:
+        pass
+
+    def writing_resumed(self) -> None:
+        pass
+
+    def output_drained(self) -> None:
+        pass
+
+    def send_queue_overflow(self) -> None:
+        pass
+
+    def callback_failed(self) -> None:
+        pass
+
+
+_GONE: Final = _Gone()
+
+
 class SocketTransport:
     """A plain TCP (or UNIX) socket driven on the loop.
 
@@ -456,4 +486,9 @@ class SocketTransport:
         self._out = None
         self._out_size = 0
         self.write_paused = False
-        self._user.connection_lost()
+        user = self._user
+        # Forget the session: the two refer to each other, and a cycle would
+        # leave every closed session to the cycle collector (measured: 13
+        # objects per connection, about 2% of a handshake's CPU in GC passes).
+        self._user = _GONE
+        user.connection_lost()
