@@ -55,7 +55,8 @@ class TornadoHTTPServer(tornado.httpserver.HTTPServer):
 
     def on_close(self, server_conn: object) -> None:
         super().on_close(server_conn)
-        self.request_callback.on_close(server_conn)  # type: ignore[union-attr]
+        # (the dispatcher's own record, without one more call per connection)
+        self.request_callback.connections.pop(server_conn, None)  # type: ignore[union-attr]
 
 
 class Acceptor:

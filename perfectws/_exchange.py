@@ -21,7 +21,7 @@ from tornado import httputil
 
 from .filters import run_request_filters
 from .method import HTTPMethod
-from .request import HTTPRequest, ServerContext
+from .request import HTTPRequest
 from .response import HTTPResponse, complete_text
 from .routing import RequestHandler
 from .static import StaticFileHandler
@@ -46,7 +46,8 @@ class Dispatcher(httputil.HTTPServerConnectionDelegate):
     def __init__(self, server: HTTPServer) -> None:
         self._server = server
         #: Open HTTP connections, each with whether a request is in flight on
-        #: it (headers received, response not finished).
+        #: it (headers received, response not finished); a connection leaves
+        #: when Tornado closes it (perfectws/_accept.py, ``on_close``).
         self.connections: dict[HTTP1ServerConnection, bool] = {}
         self._draining = False
 
@@ -61,9 +62,6 @@ class Dispatcher(httputil.HTTPServerConnectionDelegate):
         else:
             self.connections[conn] = False
         return Exchange(self._server, request_conn, self, conn)  # type: ignore[arg-type]
-
-    def on_close(self, server_conn: object) -> None:
-        self.connections.pop(server_conn, None)  # type: ignore[call-overload]
 
     def drain(self) -> None:
         """Close idle connections now; the others once their response is out."""
@@ -140,10 +138,8 @@ class Exchange(httputil.HTTPMessageDelegate):
             version=start_line.version,
             body=b"".join(self._body),
             remote_address=address if isinstance(address, tuple) else None,
-            document_root=server.document_root,
-            server_context=ServerContext(
-                connection, server._websockets, server._session_settings
-            ),
+            document_root=server._document_root,
+            server_context=server._context,
             scheme="http" if server.ssl is None else "https",
         )
         response = HTTPResponse(request, connection, server._response_filters)

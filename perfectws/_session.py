@@ -27,7 +27,7 @@ import asyncio
 import logging
 import socket
 import ssl
-from collections.abc import Callable, MutableSet
+from collections.abc import Callable, Iterable, MutableSet
 from typing import TYPE_CHECKING, Any, Final
 
 from ._stats import SessionStats
@@ -43,7 +43,7 @@ from .settings import DEFAULT_SETTINGS
 if TYPE_CHECKING:
     from .request import HTTPRequest
 
-__all__ = ["SendCallback", "Session"]
+__all__ = ["SendCallback", "Session", "keepalive_sweep"]
 
 logger = logging.getLogger("perfectws.websocket")
 
@@ -72,6 +72,7 @@ class Session:
         "_loop",
         "_pending_pong",
         "_protocol",
+        "_quiet",
         "_read_callback",
         "_read_text",
         "_read_timer",
@@ -123,8 +124,11 @@ class Session:
         # The fixed-delay timers this session waits in, if any (_timers.py).
         self._close_timers: FixedDelayTimers | None = None
         self._keepalive_timers: FixedDelayTimers | None = None
-        # Whether the peer sent anything since the keepalive last looked.
-        self._heard = False
+        # Keepalive (keepalive_sweep below): whether the peer sent anything
+        # since the sweep last looked (the handshake counts), and whether it
+        # was already silent at the sweep before.
+        self._heard = True
+        self._quiet = False
         # RFC 6455 5.5.3: while the peer does not read, only the latest ping
         # is answered, once the backlog drains.
         self._pending_pong: bytes | None = None
@@ -137,9 +141,6 @@ class Session:
         else:
             transport = SocketTransport(sock, self, self._loop, cap)
         self._transport = transport
-        interval = self._settings.ping_interval
-        if interval is not None:
-            self._wait_keepalive(interval, self._keepalive)
         if self._sessions is not None:
             self._sessions.add(self)
         transport.write(head)
@@ -165,7 +166,8 @@ class Session:
         self._protocol.state = _CLOSED  # (its connection_lost(): a call less)
         self._fail_read()
         # Our last frames may still be waiting for a peer that reads no more.
-        self._arm_close_timer()
+        if self._close_timers is None:
+            self._arm_close_timer()
 
     def connection_lost(self) -> None:
         """The transport is gone: release the timers, the registry, the waiters."""
@@ -225,35 +227,31 @@ class Session:
 
     # ---------------------------------------------------------- keepalive
 
-    def _keepalive(self) -> None:
-        """Every ``ping_interval``: a peer heard from is alive; a silent one is pinged.
+    def _ping(self) -> None:
+        """Silent for a whole ``ping_interval``: ping, and wait ``ping_timeout``.
 
-        A session whose reading is paused (its handler is not reading, so
-        the peer's Pong could not be seen) is left alone: its peer was heard
+        A session whose reading is paused (its handler is not reading, so the
+        peer's Pong could not be seen) is left alone: its peer was heard
         recently enough to fill the buffer.
         """
-        self._keepalive_timers = None
         transport = self._transport
-        interval = self._settings.ping_interval
-        if self._protocol.state is not _OPEN or transport is None or interval is None:
+        if self._protocol.state is not _OPEN or transport is None:
             return
-        if self._heard or transport.read_paused:
-            self._heard = False
-            self._wait_keepalive(interval, self._keepalive)
+        if transport.read_paused:
+            self._quiet = False
             return
         frame = self._protocol.send_control(OpcodeType.PING)
         if frame is not None:
             transport.write(frame)
-        self._wait_keepalive(self._settings.ping_timeout, self._ping_timed_out)
-
-    def _wait_keepalive(self, delay: float, then: Callable[[], None]) -> None:
-        timers = self._keepalive_timers = timers_for(self._loop, delay)
-        timers.start(self, then)
+        timers = self._keepalive_timers = timers_for(
+            self._loop, self._settings.ping_timeout
+        )
+        timers.start(self, self._ping_timed_out)
 
     def _ping_timed_out(self) -> None:
         self._keepalive_timers = None
         if self._heard or self._protocol.state is not _OPEN:
-            self._keepalive()
+            self._quiet = False  # answered: back to the sweep
             return
         logger.info(
             "closing WebSocket %s: no answer to a ping in %g s",
@@ -422,7 +420,7 @@ class Session:
 
     def _arm_close_timer(self) -> None:
         if self._close_timers is not None:
-            self._close_timers.cancel(self)
+            return  # already due within close_timeout of the first Close or FIN
         timers = self._close_timers = timers_for(self._loop, self.close_timeout)
         timers.start(self, self.abort)
 
@@ -538,3 +536,28 @@ class Session:
 
     def _state_name(self) -> str:
         return ("open", "closing", "closed")[self._protocol.state]
+
+
+def keepalive_sweep(sessions: Iterable[Session]) -> None:
+    """Look at every open session; ping those silent for a whole ``ping_interval``.
+
+    The server calls this every half ``ping_interval`` over its registry of
+    open sessions (perfectws/_keepalive.py), so a peer is pinged after one to
+    one and a half intervals of silence and a dead one is closed (1011) at
+    most ``1.5 * ping_interval + ping_timeout`` after it was last heard.
+    A sweep rather than a timer per session: a session then costs keepalive
+    nothing when it opens, reads or closes (a ``data_received`` sets one
+    flag), where a timer entry cost 4 Python calls of a handshake's 180 and a
+    loop ``TimerHandle`` 10 (docs/performance.md). Inline, not a method per
+    session, because it visits every idle connection of the process.
+    """
+    for session in list(sessions):  # (a failed ping may remove one)
+        if session._keepalive_timers is not None:
+            continue  # a ping is out: its timeout decides
+        if session._heard:
+            session._heard = False
+            session._quiet = False
+        elif session._quiet:
+            session._ping()
+        else:
+            session._quiet = True

@@ -9,6 +9,11 @@ when keepalive arrived, and 1 KiB per idle connection). Timers that all wait
 the same delay expire in the order they were started, so a dict in insertion
 order is their queue: starting, restarting and cancelling one costs a dict
 operation, and the loop holds one timer for all of them.
+
+Deadlines are ``time.monotonic()``, not ``loop.time()``: the same clock under
+asyncio's loop (uvloop's is CLOCK_MONOTONIC too, cached to the millisecond),
+without a Python call per start; the loop timer is set with ``call_later``,
+so it never mixes the two clocks' readings.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Hashable
+from time import monotonic
 
 __all__ = ["FixedDelayTimers", "timers_for"]
 
@@ -38,10 +44,9 @@ class FixedDelayTimers:
         """(Re)start ``key``'s timer: ``callback()`` in ``delay`` seconds."""
         due = self._due
         due.pop(key, None)
-        when = self._loop.time() + self._delay
-        due[key] = (when, callback)
+        due[key] = (monotonic() + self._delay, callback)
         if self._handle is None:
-            self._handle = self._loop.call_at(when, self._expire)
+            self._handle = self._loop.call_later(self._delay, self._expire)
 
     def cancel(self, key: Hashable) -> None:
         """Stop ``key``'s timer, if it runs."""
@@ -64,13 +69,13 @@ class FixedDelayTimers:
     def _expire(self) -> None:
         self._handle = None
         due = self._due
-        now = self._loop.time()
+        now = monotonic()
         while due:
             key = next(iter(due))
             when, callback = due[key]
             if when > now:
                 if self._handle is None:  # (a callback may have started one)
-                    self._handle = self._loop.call_at(when, self._expire)
+                    self._handle = self._loop.call_later(when - now, self._expire)
                 return
             del due[key]
             try:

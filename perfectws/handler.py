@@ -148,7 +148,10 @@ class WebSocketHandler:
         # Each check refuses with its own status and text (tests/test_handshake.py
         # pins them), in Perfect's order: method, headers, version, key, origin.
         key = _checked_key(request, response)
-        if key is None or not self._origin_ok(request, response):
+        if key is None:
+            return
+        origin = request.headers.get("Origin")
+        if origin is not None and not self._origin_ok(origin, request, response):
             return
         protocols = [
             p.strip()
@@ -164,10 +167,11 @@ class WebSocketHandler:
         head, agreement = self._head(request, response, key, protocols, handler)
         _upgrade(request, response, handler, head, self.max_message_size, agreement)
 
-    def _origin_ok(self, request: HTTPRequest, response: HTTPResponse) -> bool:
-        """Whether ``Origin`` (if sent) passes ``check_origin``; refuse if not."""
-        origin = request.headers.get("Origin")
-        if origin is None or self.check_origin(origin, request):
+    def _origin_ok(
+        self, origin: str, request: HTTPRequest, response: HTTPResponse
+    ) -> bool:
+        """Whether ``origin`` passes ``check_origin``; refuse if not."""
+        if self.check_origin(origin, request):
             return True
         logger.debug("refused WebSocket from origin %r on %s", origin, request.path)
         _refuse(
@@ -229,15 +233,24 @@ def _checked_key(request: HTTPRequest, response: HTTPResponse) -> str | None:
             "a WebSocket upgrade must be a GET request",
         )
         return None
-    key = request.headers.get("Sec-WebSocket-Key")
-    version = request.headers.get("Sec-WebSocket-Version")
-    missing = _missing_headers(request, key, version)
-    if missing or key is None or version is None:
+    headers = request.headers
+    key = headers.get("Sec-WebSocket-Key")
+    version = headers.get("Sec-WebSocket-Version")
+    if (
+        key is None
+        or version is None
+        or headers.get("Upgrade", "").lower() != "websocket"
+        # (the exact token, as browsers send it, before the general case)
+        or (
+            headers.get("Connection", "").lower() != "upgrade"
+            and not _has_upgrade_token(headers.get("Connection", ""))
+        )
+    ):
         _refuse(
             response,
             HTTPStatus.BAD_REQUEST,
             "this is a WebSocket endpoint: the upgrade request lacks "
-            + ", ".join(missing),
+            + ", ".join(_missing_headers(request, key, version)),
         )
         return None
     if version.strip() != "13":
@@ -259,19 +272,23 @@ def _checked_key(request: HTTPRequest, response: HTTPResponse) -> str | None:
     return key
 
 
+def _has_upgrade_token(connection: str) -> bool:
+    """Whether a ``Connection`` header lists ``upgrade`` (RFC 9110 7.6.1)."""
+    return "upgrade" in [t.strip() for t in connection.lower().split(",")]
+
+
 def _missing_headers(
     request: HTTPRequest, key: str | None, version: str | None
 ) -> list[str]:
     """The upgrade headers RFC 6455 section 4.2.1 requires that are absent or wrong."""
     upgrade = request.headers.get("Upgrade", "")
-    connection_tokens = request.headers.get("Connection", "").lower()
     return [
         header
         for header, ok in (
             ("Upgrade: websocket", upgrade.lower() == "websocket"),
             (
                 "Connection: Upgrade",
-                "upgrade" in [t.strip() for t in connection_tokens.split(",")],
+                _has_upgrade_token(request.headers.get("Connection", "")),
             ),
             ("Sec-WebSocket-Key", key is not None),
             ("Sec-WebSocket-Version", version is not None),
@@ -305,12 +322,12 @@ def _upgrade(
 ) -> None:
     """Write the 101, move the socket to a WebSocket session, start the session."""
     context = request.server_context
-    if context is None:
+    connection = response._detach() if context is not None else None
+    if context is None or connection is None:
         raise NotServedError(
             "handle_request needs a request received by perfectws.HTTPServer"
         )
-    response._detach()
-    sock, early = take_socket(context.connection)
+    sock, early = take_socket(connection)
     if sock is None:
         return  # the client is already gone
     if max_message_size is None:

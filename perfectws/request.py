@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import MutableSet
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from tornado.httputil import HTTPHeaders
@@ -11,34 +11,23 @@ from tornado.httputil import HTTPHeaders
 from .method import HTTPMethod
 from .settings import WebSocketSettings
 
-if TYPE_CHECKING:
-    from tornado.http1connection import HTTP1Connection
-
 __all__ = ["HTTPRequest", "WebRequest"]
 
 
 class ServerContext:
     """What the server that received a request lends the handlers it runs.
 
-        Swift: none (Perfect's handlers reach ``request.connection``, a ``NetTCP``).
-
-        ``connection`` is Tornado's connection the request came on, which
-        ``WebSocketHandler`` takes over for the session; ``sessions`` is the
-        server's registry of open WebSockets, which a session joins when it starts
-        and leaves when its connection is gone; ``settings`` are the server's
-    session defaults (keepalive, caps, timeouts). The server owns all three; nothing here
-        refers back to the server, so the request layer imports nothing above it.
+    Swift: none. ``sessions`` is the server's registry of open WebSockets,
+    which a session joins when it starts and leaves when its connection is
+    gone (the server's keepalive sweep and its shutdown walk it); ``settings``
+    are the server's session defaults (keepalive, caps, timeouts). One per
+    server, shared by all its requests. The server owns both; nothing here
+    refers back to the server, so the request layer imports nothing above it.
     """
 
-    __slots__ = ("connection", "sessions", "settings")
+    __slots__ = ("sessions", "settings")
 
-    def __init__(
-        self,
-        connection: HTTP1Connection,
-        sessions: MutableSet[Any],
-        settings: WebSocketSettings,
-    ) -> None:
-        self.connection = connection
+    def __init__(self, sessions: MutableSet[Any], settings: WebSocketSettings) -> None:
         self.sessions = sessions
         self.settings = settings
 

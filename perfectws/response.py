@@ -366,12 +366,18 @@ class HTTPResponse:
             connection.close()
         self._report(self.status)
 
-    def _detach(self) -> None:
-        """Mark the response done because the connection now speaks another protocol."""
+    def _detach(self) -> HTTP1Connection | None:
+        """Mark the response done: the connection now speaks another protocol.
+
+        Returns Tornado's connection, which the caller takes over (``None``
+        for a response built by hand, which has none).
+        """
+        connection = self._connection
         self._finished = True
         self._headers_sent = True
         self._connection = None
         self._report(HTTPStatus.SWITCHING_PROTOCOLS)
+        return connection
 
     def _report(self, status: int) -> None:
         hook = self._on_done

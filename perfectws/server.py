@@ -23,11 +23,13 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, ClassVar, Final
 
 import tornado.netutil
+from tornado.ioloop import PeriodicCallback
 
 from ._accept import Acceptor, TornadoHTTPServer
 from ._drain import close_sessions, drain, settle_tasks
 from ._exchange import HEADER_READ_CAP, Dispatcher
 from ._operations import Operations
+from ._session import keepalive_sweep
 from ._workers import supervise, unblock_stop_signals
 from .exceptions import ArgumentError
 from .filters import (
@@ -36,6 +38,7 @@ from .filters import (
     HTTPResponseFilter,
     group_by_priority,
 )
+from .request import ServerContext
 from .routing import Routes, Routing
 from .settings import DEFAULT_SETTINGS, WebSocketSettings
 from .tls import DEFAULT_CIPHER_LIST, OpenSSLVerifyMode, make_ssl_context
@@ -188,6 +191,10 @@ class HTTPServer:
             metrics=metrics,
         )
         self._websockets: set[WebSocket] = _Sessions(self._operations)
+        # What every request's handlers may use of this server (request.py),
+        # and the keepalive sweep over its sessions; both made by _serve.
+        self._context: ServerContext | None = None
+        self._keepalive: PeriodicCallback | None = None
         self._draining = False
         self._signalled_at = 0.0
         self._force = asyncio.Event()
@@ -427,6 +434,9 @@ class HTTPServer:
         self._dispatcher = None
         self._begin_shutdown()
         await drain(dispatcher, self._websockets, self.shutdown_timeout, self._force)
+        if self._keepalive is not None:
+            self._keepalive.stop()
+            self._keepalive = None
         self._operations.stop()
 
     def _serve(
@@ -458,6 +468,18 @@ class HTTPServer:
             # Nobody counts or logs sessions: a plain set costs no Python
             # call per session (a handshake makes about 190 in all).
             self._websockets = set()
+        self._context = ServerContext(self._websockets, self._session_settings)
+        if self._keepalive is not None:
+            self._keepalive.stop()
+            self._keepalive = None
+        interval = self._session_settings.ping_interval
+        if interval is not None:
+            # Every half interval: a peer is pinged after 1 to 1.5 intervals
+            # of silence (perfectws/_session.py, keepalive_sweep).
+            self._keepalive = PeriodicCallback(
+                lambda: keepalive_sweep(self._websockets), interval * 500
+            )
+            self._keepalive.start()
         self._operations.start()
 
 

@@ -24,7 +24,10 @@ class WebSocketSettings:
 
     * ``ping_interval``: seconds of silence from the peer after which the
       server pings it (any frame from the peer counts as life); ``None``
-      turns keepalive off. websockets uses 20 s too.
+      turns keepalive off. websockets uses 20 s too. The server looks at all
+      its sessions every half interval (``_session.keepalive_sweep``), so a
+      peer is pinged after between one and one and a half intervals of
+      silence.
     * ``ping_timeout``: seconds that ping may go unanswered (by a Pong or any
       other frame) before the connection is closed with 1011 and the
       pending read gets ``None``, as for any dead connection.
