@@ -310,12 +310,16 @@ class SocketTransport:
 
     def write_frame(self, header: bytes, payload: bytes) -> None:
         """Write a large frame: header and payload leave together, uncopied."""
-        if trampoline.running:
-            # Both go out in one sendmsg() at the flush.
+        if trampoline.running and len(payload) < WRITE_HIGH:
+            # Both go out in one sendmsg() at the flush, with what else is held.
             self.write(header)
             self.write(payload)
-        else:
-            self._send_gathered([header, payload])
+            return
+        # A frame past WRITE_HIGH would be flushed at once anyway: it skips the
+        # hold (3 Python calls of a 64 KiB echo's 31), after what was held.
+        if self._out is not None:
+            self.flush()
+        self._send_gathered([header, payload])
 
     def flush(self) -> None:
         """Send what :meth:`write` coalesced."""

@@ -472,3 +472,37 @@ async def test_large_sends_to_a_slow_reader_arrive_intact(
     assert await client.recv_frame() == (0x1, True, ("é" * 100_000).encode())
     client.close()
     assert completed == [1, 2]
+
+
+async def test_sends_of_every_size_in_one_callback_leave_in_order(
+    serve: Callable[..., Any],
+) -> None:
+    """Held small frames, a frame past WRITE_HIGH (sent at once) and a mid-size one.
+
+    perfectws/_transport.py holds what a callback writes and sends it when the
+    callbacks are done, but sends a frame past WRITE_HIGH at once: whatever
+    was held must go out before it.
+    """
+    big = bytes(range(256)) * 512  # 128 KiB: past WRITE_HIGH
+    mid = b"m" * (20 * 1024)  # gathered, held
+
+    class Mixed:
+        socket_protocol = "echo"
+
+        def handle_session(self, request: HTTPRequest, socket: WebSocket) -> None:
+            socket.send_string_message("one")
+            socket.send_string_message("two")
+            socket.send_binary_message(big)
+            socket.send_binary_message(mid)
+            socket.send_string_message("three")
+
+    served = await serve_handler(serve, Mixed())
+    client = await RawClient.connect(served.port, handshake())
+    assert [await client.recv_frame() for _ in range(5)] == [
+        (0x1, True, b"one"),
+        (0x1, True, b"two"),
+        (0x2, True, big),
+        (0x2, True, mid),
+        (0x1, True, b"three"),
+    ]
+    client.close()
