@@ -542,14 +542,15 @@ def keepalive_sweep(sessions: Iterable[Session]) -> None:
     """Look at every open session; ping those silent for a whole ``ping_interval``.
 
     The server calls this every half ``ping_interval`` over its registry of
-    open sessions (perfectws/_keepalive.py), so a peer is pinged after one to
-    one and a half intervals of silence and a dead one is closed (1011) at
-    most ``1.5 * ping_interval + ping_timeout`` after it was last heard.
-    A sweep rather than a timer per session: a session then costs keepalive
-    nothing when it opens, reads or closes (a ``data_received`` sets one
-    flag), where a timer entry cost 4 Python calls of a handshake's 180 and a
-    loop ``TimerHandle`` 10 (docs/performance.md). Inline, not a method per
-    session, because it visits every idle connection of the process.
+    open sessions (``HTTPServer._serve``, on a Tornado ``PeriodicCallback``),
+    so a peer is pinged after one to one and a half intervals of silence and
+    a dead one is closed (1011) at most ``1.5 * ping_interval + ping_timeout``
+    after it was last heard. A sweep rather than a timer per session: a
+    session then costs keepalive nothing when it opens, reads or closes (a
+    ``data_received`` sets one flag), where a timer queue entry cost 4 Python
+    calls of a handshake's 190 and a loop ``TimerHandle`` 10
+    (docs/performance.md). Inline, not a method per session, because it
+    visits every idle connection of the process.
     """
     for session in list(sessions):  # (a failed ping may remove one)
         if session._keepalive_timers is not None:
