@@ -92,26 +92,11 @@ class _Gone:
 
     __slots__ = ()
 
-    def data_received(self) -> None:
+    def _nothing(self) -> None:
         pass
 
-    def eof_received(self) -> None:
-        pass
-
-    def connection_lost(self) -> None:
-        pass
-
-    def writing_resumed(self) -> None:
-        pass
-
-    def output_drained(self) -> None:
-        pass
-
-    def send_queue_overflow(self) -> None:
-        pass
-
-    def callback_failed(self) -> None:
-        pass
+    data_received = eof_received = connection_lost = _nothing
+    writing_resumed = output_drained = send_queue_overflow = callback_failed = _nothing
 
 
 _GONE: Final = _Gone()
