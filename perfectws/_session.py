@@ -13,12 +13,15 @@ echo costs about 20 Python calls in all: docs/performance.md).
 One message's way, and who calls whom, is drawn in docs/design.md.
 
 Why over 450 lines (issue 10): most of the class runs once per message
-(``data_received`` -> ``_dispatch`` -> ``_send`` -> ``_complete``), where an echo
-costs about 20.2 Python calls per echo (sys.setprofile over bench/servers/perfectws_echo.py
-driven by bench/wsload echo, 50 connections, 32-byte messages), so each Python call added by splitting it up
-costs about 1% of an echo. It stays one class, and ``_dispatch`` one loop. The
-parts that do not run per message (keepalive, close timers, overflow) are
-short methods that read and write the same per-session state.
+(``data_received`` -> ``_dispatch`` -> ``_send`` -> ``_complete``), where a
+32-byte echo costs about 20 Python calls in all (sys.setprofile over
+bench/servers/perfectws_echo.py driven by ``bench/wsload echo --conns 50
+--size 32``), so each Python call added by splitting it up costs about 1% of
+an echo. It stays one class, and ``_dispatch`` one loop. The parts that do not
+run per message (keepalive, close timers, overflow) are short methods that
+read and write the same per-session state; the keepalive sweep, which visits
+every session, is a function beside the class because it reads their state
+inline.
 """
 
 from __future__ import annotations

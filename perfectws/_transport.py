@@ -23,11 +23,12 @@ The transport knows its session only through :class:`TransportUser`, and
 holds no protocol state. :class:`~perfectws._tls.TLSTransport` serves TLS
 sockets, whose raw fd cannot be read, with the same contract.
 
-Why about 450 lines, unsplit (issue 10): every read and every write of every
-message passes through here, where an echo costs about 20.2 Python calls per echo (sys.setprofile over bench/servers/perfectws_echo.py
-driven by bench/wsload echo, 50 connections, 32-byte messages); a
-helper call added on that path costs about 1% of an echo, so the read and
-write paths keep their steps inline.
+Why about 480 lines, unsplit (issue 10): every read and every write of every
+message passes through here, where a 32-byte echo costs about 20 Python calls
+in all (sys.setprofile over bench/servers/perfectws_echo.py driven by
+``bench/wsload echo --conns 50 --size 32``); a helper call added on that path
+costs about 1% of an echo (``bench/instructions.sh`` shows it), so the read
+and write paths keep their steps inline.
 """
 
 from __future__ import annotations
